@@ -1,0 +1,30 @@
+"""deepinfer: package, share and run medical-imaging models with exact geometry and verified artifacts."""
+
+from deepinfer._exceptions import (
+    CardError,
+    DeepInferError,
+    FetchError,
+    InputError,
+    IntegrityError,
+    ModelNotFoundError,
+    PipelineError,
+    Problem,
+    RuntimeUnavailableError,
+    UsageError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CardError",
+    "DeepInferError",
+    "FetchError",
+    "InputError",
+    "IntegrityError",
+    "ModelNotFoundError",
+    "PipelineError",
+    "Problem",
+    "RuntimeUnavailableError",
+    "UsageError",
+    "__version__",
+]

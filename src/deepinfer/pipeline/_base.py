@@ -1,0 +1,161 @@
+"""The pipeline machinery: a working image, pipeline steps found by name, and the run loop.
+
+A card's ``pipeline`` is a list of ``{"step": NAME, "params": {...}}``. Each NAME is a small subclass of
+:class:`PipelineStep` that registers itself through ``__init_subclass__`` (no if-ladders). Steps transform a
+:class:`PipelineState`; steps that change geometry push an *undo* onto the state so that ``restore_geometry``
+can bring the result back onto the input's exact grid.
+
+A parameter value in a step may be a reference to one of the card's typed parameters, written
+``{"param": "threshold"}``; it is replaced by the user's value (or the default). That is the only
+indirection a card has: no expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from deepinfer._exceptions import CardError, PipelineError, Problem
+from deepinfer.imaging import Geometry, Volume
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class Network(Protocol):
+    """A loaded network: batch in, batch out (``(N, C, X, Y, Z)`` float32 arrays)."""
+
+    def __call__(self, batch: FloatArray) -> FloatArray: ...
+
+
+class NetworkProvider(Protocol):
+    """Loads the network stored in the card artifact with this name (cached by the caller)."""
+
+    def __call__(self, artifact: str) -> Network: ...
+
+
+class ProgressCallback(Protocol):
+    def __call__(self, task: str, done: int, total: int) -> None: ...
+
+
+def no_progress(task: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class Tensor:
+    """The working image: channel-first voxels ``(C, I, J, K)`` on a grid."""
+
+    data: FloatArray
+    geometry: Geometry
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 4 or tuple(self.data.shape[1:]) != self.geometry.size:
+            raise PipelineError(
+                f"internal: tensor shape {self.data.shape} does not match grid size {self.geometry.size}"
+            )
+
+    @classmethod
+    def from_volume(cls, volume: Volume) -> Tensor:
+        return cls(np.asarray(volume.array, dtype=np.float32)[None], volume.geometry)
+
+    def channel(self, index: int = 0) -> Volume:
+        return Volume(self.data[index], self.geometry)
+
+
+Undo = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class PipelineState:
+    """Everything a step may read or change."""
+
+    image: Tensor
+    source: Volume
+    params: Mapping[str, Any]
+    networks: NetworkProvider
+    progress: ProgressCallback = no_progress
+    undo: list[Undo] = field(default_factory=list)
+    slots: dict[str, Tensor] = field(default_factory=dict)
+    outputs: dict[str, Tensor] = field(default_factory=dict)
+
+
+class PipelineStep:
+    """Base of all steps. Subclasses set ``name`` and implement :meth:`apply`.
+
+    ``__init__`` receives the step's params from the card (after parameter references are resolved);
+    constructors validate them and raise ``ValueError`` with a clear message.
+    """
+
+    name: ClassVar[str]
+    _registry: ClassVar[dict[str, type[PipelineStep]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step_name = cls.__dict__.get("name")
+        if step_name is None:  # abstract helper base
+            return
+        if step_name in PipelineStep._registry:
+            raise TypeError(f"pipeline step {step_name!r} is defined twice")
+        PipelineStep._registry[step_name] = cls
+
+    def apply(self, state: PipelineState) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def lookup(cls, name: str) -> type[PipelineStep]:
+        try:
+            return cls._registry[name]
+        except KeyError:
+            known = ", ".join(sorted(cls._registry))
+            raise KeyError(f"unknown pipeline step {name!r}; known steps: {known}") from None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return sorted(cls._registry)
+
+
+def resolve_references(value: Any, params: Mapping[str, Any]) -> Any:
+    """Replace ``{"param": NAME}`` by the parameter's value, recursively through lists and dicts."""
+    if isinstance(value, dict):
+        if set(value) == {"param"}:
+            name = value["param"]
+            if name not in params:
+                raise KeyError(f"step refers to unknown parameter {name!r}")
+            return params[name]
+        return {k: resolve_references(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_references(v, params) for v in value]
+    return value
+
+
+def build_steps(
+    steps: list[tuple[str, Mapping[str, Any]]], params: Mapping[str, Any], where: str = "$.pipeline"
+) -> list[PipelineStep]:
+    """Instantiate every step, collecting all problems (JSON path + message) before failing."""
+    built: list[PipelineStep] = []
+    problems: list[Problem] = []
+    for index, (name, step_params) in enumerate(steps):
+        path = f"{where}[{index}]"
+        try:
+            step_cls = PipelineStep.lookup(name)
+            resolved = resolve_references(dict(step_params), params)
+            built.append(step_cls(**resolved))
+        except (KeyError, TypeError, ValueError) as error:
+            message = error.args[0] if error.args else str(error)
+            problems.append(Problem(path, str(message)))
+    if problems:
+        raise CardError("pipeline", problems)
+    return built
+
+
+def run_steps(steps: list[PipelineStep], state: PipelineState) -> dict[str, Tensor]:
+    """Apply the steps in order; returns the outputs the pipeline recorded."""
+    for step in steps:
+        step.apply(state)
+    if not state.outputs:
+        raise PipelineError("the pipeline recorded no output (it needs an 'output' step)")
+    return state.outputs
