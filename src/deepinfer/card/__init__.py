@@ -17,6 +17,7 @@ from deepinfer.card._model import (
     StringParameter,
     VolumeMember,
 )
+from deepinfer.card._validate import dump_card, json_path, load_card, parse_card, read_card_json, validate_card
 
 __all__ = [
     "Artifact",
@@ -34,4 +35,10 @@ __all__ = [
     "Step",
     "StringParameter",
     "VolumeMember",
+    "dump_card",
+    "json_path",
+    "load_card",
+    "parse_card",
+    "read_card_json",
+    "validate_card",
 ]
