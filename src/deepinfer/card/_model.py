@@ -18,8 +18,14 @@ SEMVER = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-
 SHA256 = r"^[0-9a-f]{64}$"
 MEMBER_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
+# An image repository with an optional tag, e.g. owner/name:tag (no registry port, no whitespace, no options).
+IMAGE_NAME = r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+DIGEST = r"sha256:[0-9a-f]{64}"
 # repo[:tag]@sha256:<64 hex> or a bare local image id sha256:<64 hex>
-IMAGE_REF = r"^(?:[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@)?sha256:[0-9a-f]{64}$"
+IMAGE_REF = rf"^(?:{IMAGE_NAME}@)?{DIGEST}$"
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+DATA_PATH = r"^/[A-Za-z0-9_./-]*$"
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Strict(BaseModel):
@@ -116,6 +122,15 @@ class EnumParameter(_Member):
     type: Literal["enum"] = "enum"
     choices: list[str] = Field(min_length=1)
     default: str | None = None
+
+    @field_validator("choices")
+    @classmethod
+    def _plain_choices(cls, choices: list[str]) -> list[str]:
+        if any(not choice or CONTROL_CHARS.search(choice) for choice in choices):
+            raise ValueError("choices must be non-empty text without control characters")
+        if len(set(choices)) != len(choices):
+            raise ValueError("choices must be unique")
+        return choices
 
     @model_validator(mode="after")
     def _default_is_a_choice(self) -> EnumParameter:
@@ -236,9 +251,9 @@ class ContainerRuntime(_Strict):
         description="argv template after the image name; {inputs.NAME}, {outputs.NAME}, {params.NAME}, "
         "{data_path} are replaced by single argv items.",
     )
-    data_path: str = Field(default="/data", pattern=r"^/[A-Za-z0-9_./-]*$")
+    data_path: str = Field(default="/data", pattern=DATA_PATH)
     protocol: Literal["deepinfer", "deepinfer-2017"] = "deepinfer"
-    model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model_name: str | None = Field(default=None, pattern=MODEL_NAME)
     gpu: Literal["none", "optional", "required"] = "none"
 
     @field_validator("data_path")

@@ -1,0 +1,189 @@
+"""Running a card on files: fetch verified artifacts, read inputs, run the pipeline, write outputs + provenance.
+
+This is the one place the front ends (CLI, server, Slicer) call to run a model locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deepinfer._exceptions import InputError, UsageError
+from deepinfer.card._model import ClassScoresMember, ModelCard, PointListMember, ScalarMember
+from deepinfer.card._params import resolve_parameters
+from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume, write_volume
+from deepinfer.pipeline import Network, Pipeline, ProgressCallback, no_progress
+from deepinfer.runners import load_network
+from deepinfer.store import ArtifactStore, sha256_file
+
+_NON_VOLUME_OUTPUTS = (ClassScoresMember, ScalarMember, PointListMember)
+
+
+@dataclass
+class RunResult:
+    card: ModelCard
+    outputs: dict[str, Path]
+    volumes: dict[str, Volume]
+    parameters: dict[str, Any]
+    seconds: float
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def image_suffix(path: Path) -> str:
+    """The image suffix of a file name, counting .nii.gz as one suffix ('' if none is supported)."""
+    name = path.name.lower()
+    return next((s for s in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True) if name.endswith(s)), "")
+
+
+def _stem(path: Path) -> str:
+    suffix = image_suffix(path)
+    return path.name[: len(path.name) - len(suffix)] if suffix else path.stem
+
+
+def volume_outputs(card: ModelCard) -> list[str]:
+    """Names of the card's outputs that are written as image files, primary (first labelmap) first."""
+    names = [o.name for o in card.outputs if not isinstance(o, _NON_VOLUME_OUTPUTS)]
+    labelmaps = [o.name for o in card.outputs if o.type == "labelmap"]
+    return labelmaps[:1] + [n for n in names if n not in labelmaps[:1]]
+
+
+def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``."""
+    suffix = image_suffix(primary)
+    if not suffix:
+        raise UsageError(f"{primary}: unsupported output format; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    names = volume_outputs(card)
+    explicit = dict(explicit or {})
+    unknown = sorted(set(explicit) - set(names))
+    if unknown:
+        raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
+    plan = {names[0]: primary}
+    for name in names[1:]:
+        plan[name] = primary.with_name(f"{_stem(primary)}.{name}{suffix}")
+    plan.update(explicit)
+    return plan
+
+
+def provenance_path(output: Path) -> Path:
+    return output.with_name(f"{_stem(output)}.provenance.json")
+
+
+def _check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
+    names = {m.name for m in card.inputs}
+    unknown = sorted(set(inputs) - names)
+    if unknown:
+        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
+    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in inputs]
+    if missing:
+        raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
+    for name, path in inputs.items():
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder (input {name})")
+    sources = {p.resolve() for p in inputs.values()}
+    for path in outputs.values():
+        if path.resolve() in sources:
+            raise UsageError(f"{path}: an output would overwrite an input")
+        if not path.parent.is_dir():
+            raise UsageError(f"{path}: the output folder {path.parent} does not exist")
+
+
+def _input_digest(path: Path) -> str:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return "sha256-of-files:" + ",".join(sha256_file(p)[:16] for p in files)
+    return sha256_file(path)
+
+
+class NetworkCache:
+    """Loads each network artifact once per run (verified by the store before it is opened)."""
+
+    def __init__(self, card: ModelCard, store: ArtifactStore, card_dir: Path | None,
+                 threads: int | None, progress: ProgressCallback) -> None:
+        self._card, self._store, self._card_dir = card, store, card_dir
+        self._threads, self._progress = threads, progress
+        self._loaded: dict[str, Network] = {}
+
+    def __call__(self, artifact: str) -> Network:
+        if artifact not in self._loaded:
+            path = fetch_artifact(self._store, self._card, artifact, self._card_dir, self._progress)
+            self._loaded[artifact] = load_network(self._card.runtime.type, path, threads=self._threads)
+        return self._loaded[artifact]
+
+
+def fetch_artifact(store: ArtifactStore, card: ModelCard, name: str, card_dir: Path | None,
+                   progress: ProgressCallback = no_progress) -> Path:
+    artifact = card.artifact(name)
+
+    def report(done: int, total: int) -> None:
+        progress(f"download {artifact.name}", done, total)
+
+    return store.fetch(artifact, base_dir=card_dir, progress=report)
+
+
+def run_model(
+    card: ModelCard,
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+    params: Mapping[str, Any] | None = None,
+    *,
+    store: ArtifactStore | None = None,
+    card_dir: Path | None = None,
+    threads: int | None = None,
+    progress: ProgressCallback = no_progress,
+    clock: Callable[[], float] = time.perf_counter,
+) -> RunResult:
+    """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar."""
+    values = resolve_parameters(card, params)
+    _check_inputs(card, inputs, outputs)
+    if card.runtime.type == "container":
+        raise UsageError(f"{card.id} runs in a container; the container runtime is not available in this version")
+    started_at = datetime.now(UTC)
+    start = clock()
+    volumes_in = {name: read_volume(path) for name, path in inputs.items()}
+    pipeline = Pipeline.from_card(card, values)
+    networks = NetworkCache(card, store or ArtifactStore(), card_dir, threads, progress)
+    # Pipelines take one image today (every card so far has one volume input); the first input is it.
+    results = pipeline.run(volumes_in[card.inputs[0].name], networks, progress)
+    seconds = clock() - start
+    record = _provenance(card, values, inputs, started_at, seconds)
+    written: list[Path] = []
+    try:
+        for name, path in outputs.items():
+            write_volume(results[name], path)
+            written.append(path)
+            sidecar = provenance_path(path)
+            _write_json_atomic(sidecar, {**record, "output": {"name": name, "file": path.name}})
+            written.append(sidecar)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return RunResult(card, dict(outputs), results, values, seconds, record)
+
+
+def _provenance(card: ModelCard, values: Mapping[str, Any], inputs: Mapping[str, Path],
+                started_at: datetime, seconds: float) -> dict[str, Any]:
+    from deepinfer import __version__
+
+    return {
+        "model": {"id": card.id, "version": card.version, "name": card.name},
+        "artifacts": {a.name: a.sha256 for a in card.artifacts},
+        "parameters": dict(values),
+        "inputs": {name: {"file": path.name, "sha256": _input_digest(path)} for name, path in inputs.items()},
+        "deepinfer_version": __version__,
+        "started": started_at.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "intended_use": card.intended_use,
+    }
+
+
+def _write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,135 @@
+"""The static commands: models list/search/show, pull, card validate/import-legacy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from deepinfer._exceptions import UsageError
+from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
+from deepinfer.card._model import ModelCard
+from deepinfer.cli._progress import JsonProgress, RichProgress
+from deepinfer.cli._render import RESEARCH_ONLY, card_panel, card_summary, human_size, models_table, print_json
+from deepinfer.registry import default_registry
+from deepinfer.store import ArtifactStore
+
+app = typer.Typer(
+    name="deepinfer",
+    help="Browse, pull and run medical-imaging models. " + RESEARCH_ONLY,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Browse the model registry.", no_args_is_help=True)
+card_app = typer.Typer(help="Model cards: validate, import 2017 DeepInfer files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(card_app, name="card")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+@models_app.command("list")
+def models_list(as_json: JsonFlag = False) -> None:
+    """List every model: id, name, version, task, modality, license and download size."""
+    cards = default_registry().list()
+    if as_json:
+        print_json(out, [card_summary(card) for card in cards])
+    else:
+        out.print(models_table(cards))
+        out.print(RESEARCH_ONLY, style="yellow")
+
+
+@models_app.command("search")
+def models_search(query: Annotated[str, typer.Argument(help="Words to match in id, name, anatomy, "
+                                                            "modality, task or tags.")],
+                  as_json: JsonFlag = False) -> None:
+    """Find models by id, name, anatomy, modality, task or tag."""
+    cards = default_registry().search(query)
+    if as_json:
+        print_json(out, [card_summary(card) for card in cards])
+    elif cards:
+        out.print(models_table(cards, title=f"Models matching {query!r}"))
+    else:
+        out.print(f"No model matches {query!r}.")
+
+
+@models_app.command("show")
+def models_show(model: Annotated[str, typer.Argument(help="Model id or id@version.")],
+                as_json: JsonFlag = False) -> None:
+    """Show a model's full card: description, metrics, license, inputs, outputs and parameters."""
+    card = default_registry().get(model)
+    if as_json:
+        print_json(out, card.model_dump(mode="json", exclude_none=True))
+    else:
+        out.print(card_panel(card))
+
+
+@app.command("pull")
+def pull(model: Annotated[str, typer.Argument(help="Model id or id@version.")],
+         examples: Annotated[bool, typer.Option("--examples", help="Also fetch the card's example data.")] = False,
+         progress: Annotated[str, typer.Option(help="Progress display: rich, json or none.")] = "rich") -> None:
+    """Fetch a model's artifacts into the local cache and verify their sha256."""
+    registry = default_registry()
+    card = registry.get(model)
+    store = ArtifactStore()
+    wanted = _pull_list(card, examples)
+    reporter = JsonProgress() if progress == "json" else RichProgress(err)
+    with reporter:
+        for name in wanted:
+            artifact = card.artifact(name)
+
+            def report(done: int, total: int, label: str = name) -> None:
+                if progress != "none":
+                    reporter(f"download {label}", done, total)
+
+            store.fetch(artifact, base_dir=registry.card_dir(card), progress=report)
+    total = sum(card.artifact(name).size for name in wanted)
+    err.print(f"[green]✓[/] {card.ref}: {len(wanted)} artifact(s), {human_size(total)}, sha256 verified")
+
+
+def _pull_list(card: ModelCard, examples: bool) -> list[str]:
+    example_names = {n for e in card.examples for n in [*e.inputs.values(), *e.expected.values()]}
+    return [a.name for a in card.artifacts if examples or a.name not in example_names]
+
+
+@card_app.command("validate")
+def card_validate(path: Annotated[Path, typer.Argument(help="A v2 model card (JSON).")],
+                  as_json: JsonFlag = False) -> None:
+    """Check a card against the v2 model; lists every problem with its JSON path (exit 1 if any)."""
+    problems = validate_card(read_card_json(path))
+    if as_json:
+        print_json(out, [{"path": p.path, "message": p.message} for p in problems])
+    elif problems:
+        for problem in problems:
+            out.print(f"[red]✗[/] {problem.path}: {problem.message}", highlight=False)
+        out.print(f"{path}: {len(problems)} problem(s)")
+    else:
+        out.print(f"[green]✓[/] {path}: valid model card")
+    if problems:
+        raise typer.Exit(1)
+
+
+@card_app.command("import-legacy")
+def card_import_legacy(
+    path: Annotated[Path, typer.Argument(help="A 2017 DeepInfer registry JSON file.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the v2 card here.")] = None,
+) -> None:
+    """Convert a 2017 DeepInfer registry JSON into a v2 model card (printed, or written with -o)."""
+    card, notes = load_legacy(path)
+    text = dump_card(card)
+    if output is None:
+        out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+    else:
+        if output.exists() and output.is_dir():
+            raise UsageError(f"{output} is a folder; give a file name")
+        output.write_text(text, encoding="utf-8")
+        err.print(f"[green]✓[/] wrote {output}")
+    for note in notes:
+        err.print(f"note: {note}", highlight=False)
+
