@@ -8,19 +8,7 @@ from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
-COLIN27_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
-REGISTRY_2017 = Path(__file__).resolve().parents[1].parent / "shared" / "deepinfer-registry"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a heavy real part is absent; in CI the same absence is a failure."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required real part missing in CI: {reason}")
-    pytest.skip(reason)
+from realparts import COLIN27, COLIN27_BRAIN, REGISTRY_2017, require
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +29,18 @@ def legacy_registry() -> Path:
     """The ten 2017 DeepInfer registry files (shared/deepinfer-registry beside the checkout)."""
     require(REGISTRY_2017.is_dir(), f"the 2017 registry files are expected at {REGISTRY_2017}")
     return REGISTRY_2017
+
+
+@pytest.fixture(scope="session")
+def colin27_crop(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real MR volume small enough for a network test: a 96×96×80 mm box of Colin27 (one or two TAPS windows)."""
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(colin27))
+    crop = image[42:138, 60:156, 50:130]
+    path = tmp_path_factory.mktemp("mr") / "colin27_crop.nii.gz"
+    sitk.WriteImage(crop, str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

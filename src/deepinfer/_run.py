@@ -53,7 +53,9 @@ def volume_outputs(card: ModelCard) -> list[str]:
     return labelmaps[:1] + [n for n in names if n not in labelmaps[:1]]
 
 
-def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
+def plan_outputs(
+    card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None
+) -> dict[str, Path]:
     """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``."""
     suffix = image_suffix(primary)
     if not suffix:
@@ -62,7 +64,9 @@ def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | 
     explicit = dict(explicit or {})
     unknown = sorted(set(explicit) - set(names))
     if unknown:
-        raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
+        raise UsageError(
+            f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}"
+        )
     plan = {names[0]: primary}
     for name in names[1:]:
         plan[name] = primary.with_name(f"{_stem(primary)}.{name}{suffix}")
@@ -78,7 +82,9 @@ def _check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[
     names = {m.name for m in card.inputs}
     unknown = sorted(set(inputs) - names)
     if unknown:
-        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
+        raise UsageError(
+            f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}"
+        )
     missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in inputs]
     if missing:
         raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
@@ -103,8 +109,14 @@ def _input_digest(path: Path) -> str:
 class NetworkCache:
     """Loads each network artifact once per run (verified by the store before it is opened)."""
 
-    def __init__(self, card: ModelCard, store: ArtifactStore, card_dir: Path | None,
-                 threads: int | None, progress: ProgressCallback) -> None:
+    def __init__(
+        self,
+        card: ModelCard,
+        store: ArtifactStore,
+        card_dir: Path | None,
+        threads: int | None,
+        progress: ProgressCallback,
+    ) -> None:
         self._card, self._store, self._card_dir = card, store, card_dir
         self._threads, self._progress = threads, progress
         self._loaded: dict[str, Network] = {}
@@ -116,8 +128,13 @@ class NetworkCache:
         return self._loaded[artifact]
 
 
-def fetch_artifact(store: ArtifactStore, card: ModelCard, name: str, card_dir: Path | None,
-                   progress: ProgressCallback = no_progress) -> Path:
+def fetch_artifact(
+    store: ArtifactStore,
+    card: ModelCard,
+    name: str,
+    card_dir: Path | None,
+    progress: ProgressCallback = no_progress,
+) -> Path:
     artifact = card.artifact(name)
 
     def report(done: int, total: int) -> None:
@@ -142,7 +159,9 @@ def run_model(
     values = resolve_parameters(card, params)
     _check_inputs(card, inputs, outputs)
     if card.runtime.type == "container":
-        raise UsageError(f"{card.id} runs in a container; the container runtime is not available in this version")
+        raise UsageError(
+            f"{card.id} runs in a container; the container runtime is not available in this version"
+        )
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
@@ -167,8 +186,13 @@ def run_model(
     return RunResult(card, dict(outputs), results, values, seconds, record)
 
 
-def _provenance(card: ModelCard, values: Mapping[str, Any], inputs: Mapping[str, Path],
-                started_at: datetime, seconds: float) -> dict[str, Any]:
+def _provenance(
+    card: ModelCard,
+    values: Mapping[str, Any],
+    inputs: Mapping[str, Path],
+    started_at: datetime,
+    seconds: float,
+) -> dict[str, Any]:
     from deepinfer import __version__
 
     return {

@@ -37,7 +37,9 @@ def _as_number(parameter: IntParameter | FloatParameter, value: Any) -> int | fl
     try:
         number: int | float = kind(value)
     except (TypeError, ValueError):
-        raise UsageError(f"parameter {parameter.name}: {value!r} is not {'an integer' if kind is int else 'a number'}") from None
+        raise UsageError(
+            f"parameter {parameter.name}: {value!r} is not {'an integer' if kind is int else 'a number'}"
+        ) from None
     if number != number or number in (float("inf"), float("-inf")):
         raise UsageError(f"parameter {parameter.name}: {value!r} is not a finite number")
     if parameter.minimum is not None and number < parameter.minimum:

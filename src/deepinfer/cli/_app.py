@@ -11,8 +11,16 @@ from rich.console import Console
 from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
 from deepinfer.card._model import ModelCard
-from deepinfer.cli._progress import JsonProgress, RichProgress
-from deepinfer.cli._render import RESEARCH_ONLY, card_panel, card_summary, human_size, models_table, print_json
+from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
+from deepinfer.cli._render import (
+    RESEARCH_ONLY,
+    card_panel,
+    card_summary,
+    human_size,
+    models_table,
+    print_json,
+)
+from deepinfer.cli._run_command import dispatch_run
 from deepinfer.registry import default_registry
 from deepinfer.store import ArtifactStore
 
@@ -46,9 +54,12 @@ def models_list(as_json: JsonFlag = False) -> None:
 
 
 @models_app.command("search")
-def models_search(query: Annotated[str, typer.Argument(help="Words to match in id, name, anatomy, "
-                                                            "modality, task or tags.")],
-                  as_json: JsonFlag = False) -> None:
+def models_search(
+    query: Annotated[
+        str, typer.Argument(help="Words to match in id, name, anatomy, modality, task or tags.")
+    ],
+    as_json: JsonFlag = False,
+) -> None:
     """Find models by id, name, anatomy, modality, task or tag."""
     cards = default_registry().search(query)
     if as_json:
@@ -60,8 +71,9 @@ def models_search(query: Annotated[str, typer.Argument(help="Words to match in i
 
 
 @models_app.command("show")
-def models_show(model: Annotated[str, typer.Argument(help="Model id or id@version.")],
-                as_json: JsonFlag = False) -> None:
+def models_show(
+    model: Annotated[str, typer.Argument(help="Model id or id@version.")], as_json: JsonFlag = False
+) -> None:
     """Show a model's full card: description, metrics, license, inputs, outputs and parameters."""
     card = default_registry().get(model)
     if as_json:
@@ -71,21 +83,23 @@ def models_show(model: Annotated[str, typer.Argument(help="Model id or id@versio
 
 
 @app.command("pull")
-def pull(model: Annotated[str, typer.Argument(help="Model id or id@version.")],
-         examples: Annotated[bool, typer.Option("--examples", help="Also fetch the card's example data.")] = False,
-         progress: Annotated[str, typer.Option(help="Progress display: rich, json or none.")] = "rich") -> None:
+def pull(
+    model: Annotated[str, typer.Argument(help="Model id or id@version.")],
+    examples: Annotated[bool, typer.Option("--examples", help="Also fetch the card's example data.")] = False,
+    progress: Annotated[ProgressMode, typer.Option(help="Progress display.")] = ProgressMode.rich,
+) -> None:
     """Fetch a model's artifacts into the local cache and verify their sha256."""
     registry = default_registry()
     card = registry.get(model)
     store = ArtifactStore()
     wanted = _pull_list(card, examples)
-    reporter = JsonProgress() if progress == "json" else RichProgress(err)
+    reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
         for name in wanted:
             artifact = card.artifact(name)
 
             def report(done: int, total: int, label: str = name) -> None:
-                if progress != "none":
+                if progress is not ProgressMode.none:
                     reporter(f"download {label}", done, total)
 
             store.fetch(artifact, base_dir=registry.card_dir(card), progress=report)
@@ -99,8 +113,9 @@ def _pull_list(card: ModelCard, examples: bool) -> list[str]:
 
 
 @card_app.command("validate")
-def card_validate(path: Annotated[Path, typer.Argument(help="A v2 model card (JSON).")],
-                  as_json: JsonFlag = False) -> None:
+def card_validate(
+    path: Annotated[Path, typer.Argument(help="A v2 model card (JSON).")], as_json: JsonFlag = False
+) -> None:
     """Check a card against the v2 model; lists every problem with its JSON path (exit 1 if any)."""
     problems = validate_card(read_card_json(path))
     if as_json:
@@ -133,3 +148,15 @@ def card_import_legacy(
     for note in notes:
         err.print(f"note: {note}", highlight=False)
 
+
+@app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def run(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Argument(help="Model id, id@version, or a card file.")] = None,
+) -> None:
+    """Run a model on an image: deepinfer run MODEL -i INPUT -o OUTPUT, plus the model's own options
+    (`deepinfer run MODEL --help` lists them). MODEL is a registry id, id@version, or a card file."""
+    dispatch_run(model, ctx.args, ctx.command_path, ctx.get_help)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from types import TracebackType
@@ -20,14 +21,36 @@ from rich.progress import (
 )
 
 
+class ProgressMode(enum.StrEnum):
+    rich = "rich"
+    json = "json"
+    none = "none"
+
+
+def silent(task: str, done: int, total: int) -> None:
+    return None
+
+
 class RichProgress:
     """One bar per task name; ``download …`` tasks count bytes, the others count items (windows, steps)."""
 
     def __init__(self, console: Console) -> None:
-        self._bytes = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                               TimeRemainingColumn(), console=console, transient=False)
-        self._items = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn(), console=console, transient=False)
+        self._bytes = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._items = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self._tasks: dict[str, tuple[Progress, TaskID]] = {}
 
     def __call__(self, task: str, done: int, total: int) -> None:
@@ -42,8 +65,9 @@ class RichProgress:
     def __enter__(self) -> RichProgress:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         for bar in (self._bytes, self._items):
             if bar.live.is_started:
                 bar.stop()
@@ -69,6 +93,7 @@ class JsonProgress:
     def __enter__(self) -> JsonProgress:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         return None

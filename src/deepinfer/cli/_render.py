@@ -46,8 +46,11 @@ def models_table(cards: Sequence[ModelCard], title: str = "Models") -> Table:
     for column in ("id", "name", "version", "task", "modality", "license", "size"):
         table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column == "id")
     for card in cards:
-        licence = card.license.code if card.license.code == card.license.weights else (
-            f"{card.license.code} / weights {card.license.weights}")
+        licence = (
+            card.license.code
+            if card.license.code == card.license.weights
+            else (f"{card.license.code} / weights {card.license.weights}")
+        )
         size = human_size(card.total_artifact_size()) if card.artifacts else "-"
         table.add_row(card.id, card.name, card.version, card.task, card.modality, licence, size)
     return table
@@ -69,8 +72,9 @@ def _members_table(card: ModelCard) -> Table:
             detail = ", ".join(f"{label.value}={label.name}" for label in output.labels)
         table.add_row("output", output.name, output.type, detail, output.description)
     for parameter in card.parameters:
-        table.add_row("parameter", parameter.name, parameter.type, _parameter_detail(parameter),
-                      parameter.description)
+        table.add_row(
+            "parameter", parameter.name, parameter.type, _parameter_detail(parameter), parameter.description
+        )
     return table
 
 

@@ -6,12 +6,14 @@ so ``deepinfer run prostate-taps --help`` shows that model's own options.
 
 from __future__ import annotations
 
+import enum
+import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import click
+import typer
 from rich.console import Console
 
 from deepinfer._exceptions import UsageError
@@ -23,11 +25,12 @@ from deepinfer.card._model import (
     ModelCard,
 )
 from deepinfer.card._validate import load_card
-from deepinfer.cli._progress import JsonProgress, RichProgress
+from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.registry import default_registry
 
 COMMON = {"input", "output", "threads", "progress", "help"}
+_KW = inspect.Parameter.KEYWORD_ONLY
 
 
 def option_name(parameter: str) -> str:
@@ -36,28 +39,26 @@ def option_name(parameter: str) -> str:
     return f"param-{kebab}" if kebab in COMMON else kebab
 
 
-def _parameter_option(parameter: Any) -> click.Option:
+def _parameter_signature(parameter: Any) -> inspect.Parameter:
+    """One card parameter → a keyword parameter whose annotation is a Typer option (type, range, choices, help)."""
     flag = option_name(parameter.name)
-    help_text = parameter.description or parameter.title or parameter.name
+    help_text = parameter.description.strip() or parameter.title or parameter.name
+    kind: Any
+    option: Any
+    default = parameter.default
     if isinstance(parameter, BoolParameter):
-        return click.Option([f"--{flag}/--no-{flag}", parameter.name], default=parameter.default,
-                            show_default=True, help=help_text)
-    kind: click.ParamType
-    if isinstance(parameter, EnumParameter):
-        kind = click.Choice(parameter.choices)
-    elif isinstance(parameter, IntParameter):
-        kind = click.IntRange(_int_or_none(parameter.minimum), _int_or_none(parameter.maximum))
-    elif isinstance(parameter, FloatParameter):
-        kind = click.FloatRange(parameter.minimum, parameter.maximum)
+        kind, option = bool, typer.Option(f"--{flag}/--no-{flag}", help=help_text)
+    elif isinstance(parameter, EnumParameter):
+        kind = enum.Enum(f"{parameter.name}Choice", {c: c for c in parameter.choices})  # type: ignore[misc]
+        default = kind(default if default is not None else parameter.choices[0])
+        option = typer.Option(f"--{flag}", help=help_text)
+    elif isinstance(parameter, IntParameter | FloatParameter):
+        kind = int if isinstance(parameter, IntParameter) else float
+        option = typer.Option(f"--{flag}", help=help_text, min=parameter.minimum, max=parameter.maximum)
     else:
-        kind = click.STRING
-    default = parameter.default if parameter.default is not None else None
-    return click.Option([f"--{flag}", parameter.name], type=kind, default=default, show_default=True,
-                        help=help_text)
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
+        kind, option = str, typer.Option(f"--{flag}", help=help_text)
+    annotation = Annotated[kind if default is not None else kind | None, option]  # type: ignore[valid-type]
+    return inspect.Parameter(parameter.name, _KW, default=default, annotation=annotation)
 
 
 def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) -> dict[str, Path]:
@@ -74,37 +75,86 @@ def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) 
     return result
 
 
-def model_command(card: ModelCard, card_dir: Path | None) -> click.Command:
-    """The click command that runs one card."""
-    input_names = [m.name for m in card.inputs]
-    params: list[click.Parameter] = [
-        click.Option(["-i", "--input", "inputs"], multiple=True, required=True, metavar="[NAME=]PATH",
-                     help=f"Input image file or DICOM folder ({', '.join(input_names)})."),
-        click.Option(["-o", "--output", "outputs"], multiple=True, required=True, metavar="[NAME=]PATH",
-                     help="Output file (.nii.gz, .nii, .nrrd, .mha); other outputs are written beside it."),
-        click.Option(["--threads"], type=click.IntRange(1, None), default=None,
-                     help="CPU threads for the network (default: all cores)."),
-        click.Option(["--progress"], type=click.Choice(["rich", "json", "none"]), default="rich",
-                     show_default=True, help="Progress display (json: one JSON line per update on stderr)."),
-        *(_parameter_option(p) for p in card.parameters),
+def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
+    """A one-command Typer app whose options are the card's inputs, outputs and typed parameters."""
+    input_names = ", ".join(m.name for m in card.inputs)
+    common = [
+        inspect.Parameter(
+            "inputs",
+            _KW,
+            annotation=Annotated[
+                list[str],
+                typer.Option(
+                    "-i",
+                    "--input",
+                    metavar="[NAME=]PATH",
+                    help=f"Input image file or DICOM folder ({input_names}).",
+                ),
+            ],
+        ),
+        inspect.Parameter(
+            "outputs",
+            _KW,
+            annotation=Annotated[
+                list[str],
+                typer.Option(
+                    "-o",
+                    "--output",
+                    metavar="[NAME=]PATH",
+                    help="Output file (.nii.gz, .nii, .nrrd, .mha); other outputs are written beside it.",
+                ),
+            ],
+        ),
+        inspect.Parameter(
+            "threads",
+            _KW,
+            default=None,
+            annotation=Annotated[
+                int | None, typer.Option(min=1, help="CPU threads for the network (default: all cores).")
+            ],
+        ),
+        inspect.Parameter(
+            "progress",
+            _KW,
+            default=ProgressMode.rich,
+            annotation=Annotated[
+                ProgressMode,
+                typer.Option(
+                    help="Progress display: rich, json (one JSON line per update on stderr) or none."
+                ),
+            ],
+        ),
     ]
+    names = [p.name for p in card.parameters]
 
-    def callback(inputs: tuple[str, ...], outputs: tuple[str, ...], threads: int | None, progress: str,
-                 **values: Any) -> None:
-        _run(card, card_dir, inputs, outputs, threads, progress, values)
+    def command(**values: Any) -> None:
+        chosen = {n: v.value if isinstance(v, enum.Enum) else v for n, v in values.items() if n in names}
+        _run(
+            card, card_dir, values["inputs"], values["outputs"], values["threads"], values["progress"], chosen
+        )
 
-    description = (card.description or card.name).strip()
-    return click.Command(
-        name=card.id,
-        params=params,
-        callback=callback,
-        help=f"{card.name} ({card.ref}). {description}\n\n{RESEARCH_ONLY}",
-        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*common, *(_parameter_signature(p) for p in card.parameters)]
     )
+    description = (card.description or card.name).strip()
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app.command(
+        name=card.id,
+        help=f"{card.name} ({card.ref}). {description}\n\n{RESEARCH_ONLY}",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )(command)
+    return app
 
 
-def _run(card: ModelCard, card_dir: Path | None, inputs: Sequence[str], outputs: Sequence[str],
-         threads: int | None, progress: str, values: dict[str, Any]) -> None:
+def _run(
+    card: ModelCard,
+    card_dir: Path | None,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    threads: int | None,
+    progress: ProgressMode,
+    values: dict[str, Any],
+) -> None:
     from deepinfer._run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
@@ -115,18 +165,15 @@ def _run(card: ModelCard, card_dir: Path | None, inputs: Sequence[str], outputs:
     if primary is None:
         raise UsageError(f"{card.id}: give the main output ({output_names[0]}) with -o PATH")
     plan = plan_outputs(card, primary, explicit)
-    reporter = JsonProgress() if progress == "json" else RichProgress(err)
+    reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
-        callback = reporter if progress != "none" else _silent
-        result = run_model(card, input_paths, plan, values, card_dir=card_dir, threads=threads,
-                           progress=callback)
+        callback = silent if progress is ProgressMode.none else reporter
+        result = run_model(
+            card, input_paths, plan, values, card_dir=card_dir, threads=threads, progress=callback
+        )
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")
-
-
-def _silent(task: str, done: int, total: int) -> None:
-    return None
 
 
 def resolve_model(reference: str) -> tuple[ModelCard, Path | None]:
@@ -139,27 +186,11 @@ def resolve_model(reference: str) -> tuple[ModelCard, Path | None]:
     return card, registry.card_dir(card)
 
 
-class RunCommand(click.Command):
-    """``deepinfer run MODEL [OPTIONS]``: dispatches to the command generated from MODEL's card."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            name="run",
-            params=[click.Argument(["model"], required=False),
-                    click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-            callback=self._dispatch,
-            help="Run a model on an image: deepinfer run MODEL -i INPUT -o OUTPUT [model options]. "
-                 "MODEL is a registry id (id@version) or a card file. "
-                 "`deepinfer run MODEL --help` shows the model's own options.",
-            context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                              "help_option_names": []},
-        )
-
-    def _dispatch(self, model: str | None, args: tuple[str, ...]) -> None:
-        context = click.get_current_context()
-        if model is None or model in {"-h", "--help"}:
-            click.echo(self.get_help(context))
-            return
-        card, card_dir = resolve_model(model)
-        command = model_command(card, card_dir)
-        command.main(args=list(args), prog_name=f"{context.command_path} {model}", standalone_mode=False)
+def dispatch_run(model: str | None, args: Sequence[str], prog_name: str, usage: Callable[[], str]) -> None:
+    """``deepinfer run MODEL [OPTIONS]``: hands the options to the command generated from MODEL's card."""
+    if model is None or model in {"-h", "--help"}:
+        typer.echo(usage())
+        return
+    card, card_dir = resolve_model(model)
+    command = typer.main.get_command(model_app(card, card_dir))
+    command.main(args=list(args), prog_name=f"{prog_name} {model}", standalone_mode=True)

@@ -1,0 +1,54 @@
+"""Run one workload in a fresh Python process and measure its wall time and peak RSS (via wait4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Measurement:
+    label: str
+    wall_s: float  # whole process: interpreter start, imports, model load, compute, write
+    inner_s: float  # what the workload itself timed (see each benchmark)
+    peak_rss_mb: float
+
+
+def measure(label: str, code: str, env: dict[str, str] | None = None) -> Measurement:
+    """Run ``code`` with ``python -c`` in a child; the child prints one JSON line ``{"inner_s": ...}`` last."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
+    )
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"{label} failed with exit code {child.returncode}")
+    inner = json.loads(output.strip().splitlines()[-1])["inner_s"]
+    return Measurement(label, wall, float(inner), usage.ru_maxrss / 1024)
+
+
+def table(rows: list[Measurement], reference: str) -> str:
+    ref = next(r for r in rows if r.label == reference)
+    lines = [
+        "| run | wall s | inner s | peak RSS MB | speed-up vs reference (wall) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.label} | {row.wall_s:.1f} | {row.inner_s:.1f} | {row.peak_rss_mb:.0f} | "
+            f"{ref.wall_s / row.wall_s:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
