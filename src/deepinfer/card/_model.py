@@ -7,11 +7,11 @@ The JSON Schema in ``schemas/model-card.schema.json`` is generated from these cl
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CARD_SCHEMA_VERSION = "2.0"
+CARD_SCHEMA_VERSION: Final = "2.0"
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SEMVER = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -25,7 +25,7 @@ DIGEST = r"sha256:[0-9a-f]{64}"
 IMAGE_REF = rf"^(?:{IMAGE_NAME}@)?{DIGEST}$"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DATA_PATH = r"^/[A-Za-z0-9_./-]*$"
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no C0 or C1 control characters
 
 
 class _Strict(BaseModel):
@@ -120,14 +120,12 @@ OutputMember = Annotated[
 
 class EnumParameter(_Member):
     type: Literal["enum"] = "enum"
-    choices: list[str] = Field(min_length=1)
+    choices: list[Annotated[str, Field(pattern=PLAIN_TEXT, max_length=256)]] = Field(min_length=1)
     default: str | None = None
 
     @field_validator("choices")
     @classmethod
-    def _plain_choices(cls, choices: list[str]) -> list[str]:
-        if any(not choice or CONTROL_CHARS.search(choice) for choice in choices):
-            raise ValueError("choices must be non-empty text without control characters")
+    def _unique_choices(cls, choices: list[str]) -> list[str]:
         if len(set(choices)) != len(choices):
             raise ValueError("choices must be unique")
         return choices
@@ -196,7 +194,7 @@ Parameter = Annotated[
 
 class FileSource(_Strict):
     kind: Literal["file"] = "file"
-    path: str = Field(description="Path relative to the card's folder (absolute paths only for local cards).")
+    path: str = Field(description="Path relative to the card's folder; it must stay inside it (no absolute paths, no symlinks).")
 
 
 class UrlSource(_Strict):
@@ -325,7 +323,9 @@ class ModelCard(_Strict):
         names = [m.name for m in [*self.inputs, *self.outputs, *self.parameters]]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ValueError(f"member names must be unique across inputs, outputs and parameters: {duplicated}")
+            raise ValueError(
+                f"member names must be unique across inputs, outputs and parameters: {duplicated}"
+            )
         artifact_names = [a.name for a in self.artifacts]
         if len(set(artifact_names)) != len(artifact_names):
             raise ValueError("artifact names must be unique")

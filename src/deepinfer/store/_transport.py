@@ -48,7 +48,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class UrllibTransport:
-    """The default transport (standard library only); ``ssl_context`` allows a private certificate authority."""
+    """The default transport (standard library); ``ssl_context`` allows a private certificate authority."""
 
     def __init__(self, timeout: float = 60.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout

@@ -1,0 +1,112 @@
+"""The registry index: which card files a folder holds, each pinned by the sha256 of the file.
+
+    {"schema_version": "2.0",
+     "cards": [{"id": "prostate-taps", "version": "1.0.0", "path": "cards/prostate-taps.json",
+                "sha256": "<sha256 of the card file>"}]}
+
+:func:`build_index` computes it from the cards in a folder; a test keeps the committed embedded index equal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepinfer._exceptions import CardError, Problem
+from deepinfer.card._model import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard
+from deepinfer.card._validate import load_card
+from deepinfer.store import sha256_file
+
+INDEX_NAME = "index.json"
+_ENTRY_KEYS = ("id", "version", "path", "sha256")
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    id: str
+    version: str
+    path: str
+    sha256: str
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key following semver precedence (a pre-release sorts before its release)."""
+    match = re.match(SEMVER, version)
+    if match is None:
+        return ((-1, -1, -1), 0, ())
+    release = tuple(int(part) for part in match.groups())
+    core = version.split("+", 1)[0]
+    pre = core.split("-", 1)[1] if "-" in core else None
+    if pre is None:
+        return (release, 1, ())
+    identifiers = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (release, 0, identifiers)
+
+
+def discover_cards(folder: Path) -> list[Path]:
+    """Every ``*.json`` file below ``folder`` except the index, without following symlinked folders."""
+    found: list[Path] = []
+    for directory, subdirectories, files in os.walk(folder):
+        subdirectories.sort()
+        found.extend(Path(directory) / name for name in sorted(files) if name.endswith(".json"))
+    return [path for path in found if path != folder / INDEX_NAME]
+
+
+def build_index(folder: Path) -> dict[str, Any]:
+    """The index document of the cards in ``folder`` (sorted by id, then version)."""
+    entries = []
+    for path in discover_cards(folder):
+        card = load_card(path)
+        relative = path.relative_to(folder).as_posix()
+        entries.append(IndexEntry(card.id, card.version, relative, sha256_file(path)))
+    entries.sort(key=lambda e: (e.id, version_key(e.version)))
+    return {"schema_version": CARD_SCHEMA_VERSION, "cards": [vars(entry) for entry in entries]}
+
+
+def write_index(folder: Path) -> Path:
+    """Writes ``folder/index.json`` from the cards in the folder."""
+    path = folder / INDEX_NAME
+    path.write_text(json.dumps(build_index(folder), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_index(path: Path) -> list[IndexEntry]:
+    """The entries of an index file; a malformed index raises CardError naming the file and the entry."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CardError(str(path), [Problem("$", f"unreadable index ({error})")]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("cards"), list):
+        raise CardError(str(path), [Problem("$", "an index is an object with a 'cards' list")])
+    if document.get("schema_version") != CARD_SCHEMA_VERSION:
+        problem = Problem("$.schema_version", f"expected {CARD_SCHEMA_VERSION!r}")
+        raise CardError(str(path), [problem])
+    problems = [p for i, item in enumerate(document["cards"]) for p in _entry_problems(i, item)]
+    if problems:
+        raise CardError(str(path), problems)
+    return [IndexEntry(**{key: item[key] for key in _ENTRY_KEYS}) for item in document["cards"]]
+
+
+def _entry_problems(index: int, item: Any) -> list[Problem]:
+    where = f"$.cards[{index}]"
+    if not isinstance(item, dict):
+        return [Problem(where, "an entry is an object")]
+    problems = [
+        Problem(f"{where}.{key}", "missing or not a string")
+        for key in _ENTRY_KEYS
+        if not isinstance(item.get(key), str)
+    ]
+    if not problems and not re.match(SHA256, item["sha256"]):
+        problems.append(Problem(f"{where}.sha256", "not a lowercase hex sha256"))
+    return problems
+
+
+def check_entry(entry: IndexEntry, card: ModelCard, path: Path) -> None:
+    """The card a (verified) index entry points at must be the id and version the entry announces."""
+    if (card.id, card.version) != (entry.id, entry.version):
+        problem = Problem("$.id", f"the index lists {entry.id}@{entry.version}, the file holds {card.ref}")
+        raise CardError(str(path), [problem])
