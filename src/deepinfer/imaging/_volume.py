@@ -62,7 +62,8 @@ class Volume:
         if self.array.ndim != 3:
             raise ValueError(f"a Volume is 3D, got an array of shape {self.array.shape}")
         if tuple(self.array.shape) != self.geometry.size:
-            raise ValueError(f"array shape {self.array.shape} does not match geometry size {self.geometry.size}")
+            shape, size = self.array.shape, self.geometry.size
+            raise ValueError(f"array shape {shape} does not match geometry size {size}")
 
     def with_array(self, array: npt.NDArray[np.generic]) -> Volume:
         """Same geometry, new voxels (shape must match)."""
