@@ -33,6 +33,8 @@ class RunResult:
     parameters: dict[str, Any]
     seconds: float
     provenance: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Volume] = field(default_factory=dict)
+    report: Path | None = None
 
 
 def image_suffix(path: Path) -> str:
@@ -53,9 +55,7 @@ def volume_outputs(card: ModelCard) -> list[str]:
     return labelmaps[:1] + [n for n in names if n not in labelmaps[:1]]
 
 
-def plan_outputs(
-    card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None
-) -> dict[str, Path]:
+def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``."""
     suffix = image_suffix(primary)
     if not suffix:
@@ -64,9 +64,7 @@ def plan_outputs(
     explicit = dict(explicit or {})
     unknown = sorted(set(explicit) - set(names))
     if unknown:
-        raise UsageError(
-            f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}"
-        )
+        raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
     plan = {names[0]: primary}
     for name in names[1:]:
         plan[name] = primary.with_name(f"{_stem(primary)}.{name}{suffix}")
@@ -82,9 +80,7 @@ def _check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[
     names = {m.name for m in card.inputs}
     unknown = sorted(set(inputs) - names)
     if unknown:
-        raise UsageError(
-            f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}"
-        )
+        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
     missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in inputs]
     if missing:
         raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
@@ -153,15 +149,14 @@ def run_model(
     card_dir: Path | None = None,
     threads: int | None = None,
     progress: ProgressCallback = no_progress,
+    report: bool = False,
     clock: Callable[[], float] = time.perf_counter,
 ) -> RunResult:
     """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar."""
     values = resolve_parameters(card, params)
     _check_inputs(card, inputs, outputs)
     if card.runtime.type == "container":
-        raise UsageError(
-            f"{card.id} runs in a container; the container runtime is not available in this version"
-        )
+        raise UsageError(f"{card.id} runs in a container; the container runtime is not available in this version")
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
@@ -179,11 +174,37 @@ def run_model(
             sidecar = provenance_path(path)
             _write_json_atomic(sidecar, {**record, "output": {"name": name, "file": path.name}})
             written.append(sidecar)
+        picture = _write_report(card, volumes_in, results, inputs, outputs) if report else None
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return RunResult(card, dict(outputs), results, values, seconds, record)
+    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture)
+
+
+def labelled_volume_ml(volume: Volume) -> float:
+    """Millilitres of the nonzero voxels of a labelmap."""
+    import numpy as np
+
+    return float(np.count_nonzero(volume.array)) * volume.geometry.voxel_volume_mm3 / 1000.0
+
+
+def _write_report(
+    card: ModelCard,
+    volumes_in: Mapping[str, Volume],
+    results: Mapping[str, Volume],
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+) -> Path | None:
+    from deepinfer.report import render_result, report_path
+
+    first = card.inputs[0].name
+    primary = next(iter(outputs.values()))
+    labelmaps = [o.name for o in card.outputs if o.type == "labelmap" and o.name in results]
+    title = inputs[first].name
+    if labelmaps:
+        title += f" — {labelled_volume_ml(results[labelmaps[0]]):.1f} mL labelled"
+    return render_result(card, volumes_in[first], results, {}, title, report_path(primary))
 
 
 def _provenance(

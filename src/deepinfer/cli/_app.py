@@ -55,9 +55,7 @@ def models_list(as_json: JsonFlag = False) -> None:
 
 @models_app.command("search")
 def models_search(
-    query: Annotated[
-        str, typer.Argument(help="Words to match in id, name, anatomy, modality, task or tags.")
-    ],
+    query: Annotated[str, typer.Argument(help="Words to match in id, name, anatomy, modality, task or tags.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Find models by id, name, anatomy, modality, task or tag."""

@@ -72,9 +72,7 @@ def _members_table(card: ModelCard) -> Table:
             detail = ", ".join(f"{label.value}={label.name}" for label in output.labels)
         table.add_row("output", output.name, output.type, detail, output.description)
     for parameter in card.parameters:
-        table.add_row(
-            "parameter", parameter.name, parameter.type, _parameter_detail(parameter), parameter.description
-        )
+        table.add_row("parameter", parameter.name, parameter.type, _parameter_detail(parameter), parameter.description)
     return table
 
 

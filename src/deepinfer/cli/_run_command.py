@@ -119,9 +119,7 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
             default=ProgressMode.rich,
             annotation=Annotated[
                 ProgressMode,
-                typer.Option(
-                    help="Progress display: rich, json (one JSON line per update on stderr) or none."
-                ),
+                typer.Option(help="Progress display: rich, json (one JSON line per update on stderr) or none."),
             ],
         ),
     ]
@@ -129,9 +127,7 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
 
     def command(**values: Any) -> None:
         chosen = {n: v.value if isinstance(v, enum.Enum) else v for n, v in values.items() if n in names}
-        _run(
-            card, card_dir, values["inputs"], values["outputs"], values["threads"], values["progress"], chosen
-        )
+        _run(card, card_dir, values["inputs"], values["outputs"], values["threads"], values["progress"], chosen)
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*common, *(_parameter_signature(p) for p in card.parameters)]
@@ -146,33 +142,35 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
     return app
 
 
-def _run(
-    card: ModelCard,
-    card_dir: Path | None,
-    inputs: Sequence[str],
-    outputs: Sequence[str],
-    threads: int | None,
-    progress: ProgressMode,
-    values: dict[str, Any],
-) -> None:
+def _run(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values: dict[str, Any]) -> None:
     from deepinfer._run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
-    input_paths = _pairs(card, inputs, [m.name for m in card.inputs], "input")
+    input_paths = _pairs(card, options["inputs"], [m.name for m in card.inputs], "input")
     output_names = volume_outputs(card)
-    explicit = _pairs(card, outputs, output_names, "output")
+    explicit = _pairs(card, options["outputs"], output_names, "output")
     primary = explicit.pop(output_names[0], None)
     if primary is None:
         raise UsageError(f"{card.id}: give the main output ({output_names[0]}) with -o PATH")
     plan = plan_outputs(card, primary, explicit)
+    progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
         callback = silent if progress is ProgressMode.none else reporter
         result = run_model(
-            card, input_paths, plan, values, card_dir=card_dir, threads=threads, progress=callback
+            card,
+            input_paths,
+            plan,
+            values,
+            card_dir=card_dir,
+            threads=options["threads"],
+            progress=callback,
+            report=options["report"],
         )
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False)
+    if result.report is not None:
+        err.print(f"[green]✓[/] picture → {result.report}", highlight=False)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")
 
 
