@@ -11,6 +11,7 @@ from rich.console import Console
 from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
 from deepinfer.card._model import ModelCard
+from deepinfer.cli._demo import demo
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._render import (
     RESEARCH_ONLY,
@@ -35,6 +36,7 @@ models_app = typer.Typer(help="Browse the model registry.", no_args_is_help=True
 card_app = typer.Typer(help="Model cards: validate, import 2017 DeepInfer files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(card_app, name="card")
+app.command("demo")(demo)
 
 out = Console()
 err = Console(stderr=True)
