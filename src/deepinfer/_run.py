@@ -18,8 +18,8 @@ from deepinfer._exceptions import InputError, UsageError
 from deepinfer.card._model import ClassScoresMember, ModelCard, PointListMember, ScalarMember
 from deepinfer.card._params import resolve_parameters
 from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume, write_volume
-from deepinfer.pipeline import Network, Pipeline, ProgressCallback, no_progress
-from deepinfer.runners import load_network
+from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
+from deepinfer.runners import NetworkCache
 from deepinfer.store import ArtifactStore, sha256_file
 
 _NON_VOLUME_OUTPUTS = (ClassScoresMember, ScalarMember, PointListMember)
@@ -102,28 +102,6 @@ def _input_digest(path: Path) -> str:
     return sha256_file(path)
 
 
-class NetworkCache:
-    """Loads each network artifact once per run (verified by the store before it is opened)."""
-
-    def __init__(
-        self,
-        card: ModelCard,
-        store: ArtifactStore,
-        card_dir: Path | None,
-        threads: int | None,
-        progress: ProgressCallback,
-    ) -> None:
-        self._card, self._store, self._card_dir = card, store, card_dir
-        self._threads, self._progress = threads, progress
-        self._loaded: dict[str, Network] = {}
-
-    def __call__(self, artifact: str) -> Network:
-        if artifact not in self._loaded:
-            path = fetch_artifact(self._store, self._card, artifact, self._card_dir, self._progress)
-            self._loaded[artifact] = load_network(self._card.runtime.type, path, threads=self._threads)
-        return self._loaded[artifact]
-
-
 def fetch_artifact(
     store: ArtifactStore,
     card: ModelCard,
@@ -161,7 +139,10 @@ def run_model(
     start = clock()
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
     pipeline = Pipeline.from_card(card, values)
-    networks = NetworkCache(card, store or ArtifactStore(), card_dir, threads, progress)
+    artifacts = store or ArtifactStore()
+    networks = NetworkCache(
+        card.runtime.type, lambda name: fetch_artifact(artifacts, card, name, card_dir, progress), threads
+    )
     # Pipelines take one image today (every card so far has one volume input); the first input is it.
     results = pipeline.run(volumes_in[card.inputs[0].name], networks, progress)
     seconds = clock() - start

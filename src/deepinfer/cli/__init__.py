@@ -23,12 +23,12 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # standalone mode always ends here, usage errors included (code 2)
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except CardError as error:
-        err.print(f"[red]error:[/] {escape(error.source)}: {len(error.problems)} problem(s)")
+        err.print(f"[red]error:[/] {escape(error.source)}: {len(error.problems)} problem(s)", soft_wrap=True)
         for problem in error.problems:
-            err.print(f"  {escape(str(problem))}", highlight=False)
+            err.print(f"  {escape(str(problem))}", highlight=False, soft_wrap=True)
         return error.exit_code
     except DeepInferError as error:
-        err.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return error.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -114,6 +114,17 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
             ],
         ),
         inspect.Parameter(
+            "report",
+            _KW,
+            default=False,
+            annotation=Annotated[
+                bool,
+                typer.Option(
+                    "--report/--no-report", help="Also write STEM.report.png: the result outlined on the input."
+                ),
+            ],
+        ),
+        inspect.Parameter(
             "progress",
             _KW,
             default=ProgressMode.rich,
@@ -127,7 +138,7 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
 
     def command(**values: Any) -> None:
         chosen = {n: v.value if isinstance(v, enum.Enum) else v for n, v in values.items() if n in names}
-        _run(card, card_dir, values["inputs"], values["outputs"], values["threads"], values["progress"], chosen)
+        _run(card, card_dir, values, chosen)
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*common, *(_parameter_signature(p) for p in card.parameters)]
@@ -168,9 +179,9 @@ def _run(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values
             report=options["report"],
         )
     for name, path in result.outputs.items():
-        err.print(f"[green]✓[/] {name} → {path}", highlight=False)
+        err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
     if result.report is not None:
-        err.print(f"[green]✓[/] picture → {result.report}", highlight=False)
+        err.print(f"[green]✓[/] picture → {result.report}", highlight=False, soft_wrap=True)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")
 
 

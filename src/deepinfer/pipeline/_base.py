@@ -12,7 +12,8 @@ indirection a card has: no expressions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -65,8 +66,20 @@ class Tensor:
     def channel(self, index: int = 0) -> Volume:
         return Volume(self.data[index], self.geometry)
 
+    def with_data(self, data: npt.NDArray[Any]) -> Tensor:
+        """Same grid, new voxels (any channel count), stored as float32."""
+        return Tensor(np.asarray(data, dtype=np.float32), self.geometry)
+
 
 Undo = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A saved working image with the undo stack that belongs to its grid (``save`` / ``load`` steps)."""
+
+    image: Tensor
+    undo: tuple[Undo, ...]
 
 
 @dataclass
@@ -79,15 +92,17 @@ class PipelineState:
     networks: NetworkProvider
     progress: ProgressCallback = no_progress
     undo: list[Undo] = field(default_factory=list)
-    slots: dict[str, Tensor] = field(default_factory=dict)
-    outputs: dict[str, Tensor] = field(default_factory=dict)
+    slots: dict[str, Snapshot] = field(default_factory=dict)
+    outputs: dict[str, Volume] = field(default_factory=dict)
 
 
 class PipelineStep:
     """Base of all steps. Subclasses set ``name`` and implement :meth:`apply`.
 
-    ``__init__`` receives the step's params from the card (after parameter references are resolved);
-    constructors validate them and raise ``ValueError`` with a clear message.
+    ``__init__`` receives the step's params from the card as keyword-only arguments (after parameter
+    references are resolved); constructors validate them and raise :class:`ParamError` (a ``ValueError``).
+    :meth:`apply` replaces ``state.image`` and never writes into its array: the first image may share memory
+    with the caller's input volume, and saved slots share it too.
     """
 
     name: ClassVar[str]
@@ -104,6 +119,14 @@ class PipelineStep:
 
     def apply(self, state: PipelineState) -> None:
         raise NotImplementedError
+
+    def artifacts(self) -> list[str]:
+        """Names of the card artifacts (networks) this step loads."""
+        return []
+
+    def records(self) -> list[str]:
+        """Names of the card outputs this step records."""
+        return []
 
     @classmethod
     def lookup(cls, name: str) -> type[PipelineStep]:
@@ -124,7 +147,7 @@ def resolve_references(value: Any, params: Mapping[str, Any]) -> Any:
         if set(value) == {"param"}:
             name = value["param"]
             if name not in params:
-                raise KeyError(f"step refers to unknown parameter {name!r}")
+                raise KeyError(f"refers to unknown card parameter {name!r}")
             return params[name]
         return {k: resolve_references(v, params) for k, v in value.items()}
     if isinstance(value, list):
@@ -132,27 +155,66 @@ def resolve_references(value: Any, params: Mapping[str, Any]) -> Any:
     return value
 
 
+class ParamError(ValueError):
+    """A step parameter is invalid; ``param`` names it so the problem's JSON path can point at it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param!r} {message}")
+        self.param = param
+
+
+def check_param_names(step_cls: type[PipelineStep], given: Mapping[str, Any]) -> None:
+    """Unknown or missing step parameters, reported by name (clearer than Python's TypeError)."""
+    signature = inspect.signature(step_cls.__init__)
+    accepted = [p for p in list(signature.parameters.values())[1:] if p.kind is p.KEYWORD_ONLY]
+    names = {p.name for p in accepted}
+    for name in given:
+        if name not in names:
+            listed = ", ".join(sorted(names)) or "none"
+            raise ParamError(name, f"is not a parameter of step {step_cls.name!r} (its parameters: {listed})")
+    for parameter in accepted:
+        if parameter.default is inspect.Parameter.empty and parameter.name not in given:
+            raise ParamError(parameter.name, f"is required by step {step_cls.name!r}")
+
+
+def _build_one(name: str, step_params: Mapping[str, Any], params: Mapping[str, Any]) -> PipelineStep:
+    step_cls = PipelineStep.lookup(name)
+    resolved: dict[str, Any] = {}
+    for key, value in step_params.items():
+        try:
+            resolved[key] = resolve_references(value, params)
+        except KeyError as error:
+            raise ParamError(key, str(error.args[0])) from None
+    check_param_names(step_cls, resolved)
+    return step_cls(**resolved)
+
+
 def build_steps(
-    steps: list[tuple[str, Mapping[str, Any]]], params: Mapping[str, Any], where: str = "$.pipeline"
+    steps: Sequence[tuple[str, Mapping[str, Any]]], params: Mapping[str, Any], where: str = "$.pipeline"
 ) -> list[PipelineStep]:
-    """Instantiate every step, collecting all problems (JSON path + message) before failing."""
+    """Instantiate every step, collecting all problems (JSON path + message) before failing.
+
+    Step constructors take keyword-only parameters and raise :class:`ParamError` (a ``ValueError`` naming
+    the parameter), so a problem's path points at ``$.pipeline[i].params.NAME``.
+    """
     built: list[PipelineStep] = []
     problems: list[Problem] = []
     for index, (name, step_params) in enumerate(steps):
         path = f"{where}[{index}]"
         try:
-            step_cls = PipelineStep.lookup(name)
-            resolved = resolve_references(dict(step_params), params)
-            built.append(step_cls(**resolved))
-        except (KeyError, TypeError, ValueError) as error:
-            message = error.args[0] if error.args else str(error)
-            problems.append(Problem(path, str(message)))
+            built.append(_build_one(name, step_params, params))
+        except ParamError as error:
+            problems.append(Problem(f"{path}.params.{error.param}", str(error)))
+        except KeyError as error:
+            problems.append(Problem(f"{path}.step", str(error.args[0])))
+        except (TypeError, ValueError) as error:
+            problems.append(Problem(f"{path}.params", str(error)))
     if problems:
         raise CardError("pipeline", problems)
     return built
 
 
-def run_steps(steps: list[PipelineStep], state: PipelineState) -> dict[str, Tensor]:
+def run_steps(steps: Sequence[PipelineStep], state: PipelineState) -> dict[str, Volume]:
     """Apply the steps in order; returns the outputs the pipeline recorded."""
     for step in steps:
         step.apply(state)
