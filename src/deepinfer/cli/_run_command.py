@@ -49,8 +49,8 @@ def _parameter_signature(parameter: Any) -> inspect.Parameter:
     if isinstance(parameter, BoolParameter):
         kind, option = bool, typer.Option(f"--{flag}/--no-{flag}", help=help_text)
     elif isinstance(parameter, EnumParameter):
-        kind = enum.Enum(f"{parameter.name}Choice", {c: c for c in parameter.choices})  # type: ignore[misc]
-        default = kind(default if default is not None else parameter.choices[0])
+        choices = enum.Enum(f"{parameter.name}Choice", {c: c for c in parameter.choices})  # type: ignore[misc]
+        kind, default = choices, choices(default if default is not None else parameter.choices[0])
         option = typer.Option(f"--{flag}", help=help_text)
     elif isinstance(parameter, IntParameter | FloatParameter):
         kind = int if isinstance(parameter, IntParameter) else float
