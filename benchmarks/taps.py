@@ -1,22 +1,25 @@
 """deepinfer vs TAPS' own pipeline on the same real MR volume, in one run, each in a fresh process.
 
-    .venv/bin/python benchmarks/taps.py [--volume PATH] [--crop] [--repeat N]
+    .venv/bin/python benchmarks/taps.py [--volume PATH] [--repeat N]
 
-By default the volume is Colin27 (Debian mricron-data). ``--crop`` uses a 96×96×80 mm box of it
-(a few windows) for a quick run. Prints a Markdown table: wall time, the pipeline's own time, peak RSS,
-and the speed-up of each against TAPS' own pipeline (the reference).
+By default the volume is the T2-like probe made from Colin27 (Debian mricron-data) that the parity test uses
+(TAPS refuses to write a blank mask, and on a plain T1 brain it finds nothing). Prints a Markdown table: wall
+time, the pipeline's own time, peak RSS, and the speed-up against TAPS' own pipeline (the reference), plus the
+Dice of the two masks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
 from _measure import Measurement, measure, repo_root, table
 
-COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+sys.path.insert(0, str(repo_root() / "tests"))
+from realparts import COLIN27, write_t2_like
 
 TAPS = """
 import json, time, warnings
@@ -41,40 +44,24 @@ print(json.dumps({{"inner_s": time.perf_counter() - start}}))
 """
 
 
-def crop_volume(source: Path, folder: Path) -> Path:
-    import SimpleITK as sitk
-
-    image = sitk.ReadImage(str(source))
-    path = folder / "crop.nii.gz"
-    sitk.WriteImage(image[42:138, 60:156, 50:130], str(path))
-    return path
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--volume", type=Path, default=COLIN27)
-    parser.add_argument("--crop", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--volume", type=Path, default=None, help="default: the T2-like Colin27 probe")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        source = crop_volume(args.volume, folder) if args.crop else args.volume
+        source = args.volume or write_t2_like(COLIN27, folder / "t2_like.nii.gz")
         # Warm the artifact cache first so neither run pays for the download.
         measure("warm-up", DEEPINFER.format(source=str(source), target=str(folder / "warm.nii.gz")))
         rows: list[Measurement] = []
         for _ in range(args.repeat):
             rows.append(
-                measure(
-                    "TAPS (reference)", TAPS.format(source=str(source), target=str(folder / "taps.nii.gz"))
-                )
+                measure("TAPS (reference)", TAPS.format(source=str(source), target=str(folder / "taps.nii.gz")))
             )
-            rows.append(
-                measure("deepinfer", DEEPINFER.format(source=str(source), target=str(folder / "di.nii.gz")))
-            )
+            rows.append(measure("deepinfer", DEEPINFER.format(source=str(source), target=str(folder / "di.nii.gz"))))
         dice = _dice(folder / "taps.nii.gz", folder / "di.nii.gz")
-    print(f"volume: {source.name if not args.crop else 'Colin27 crop 96x96x80 mm'}; repo {repo_root().name}")
+    print(f"volume: {args.volume or 'T2-like Colin27 probe (tests/realparts.py)'}")
     print(table(rows, "TAPS (reference)"))
     print(json.dumps({"dice_vs_taps": dice}))
 

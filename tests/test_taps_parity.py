@@ -27,13 +27,12 @@ from deepinfer.imaging import Volume, read_volume, volume_from_sitk, volume_to_s
 from deepinfer.pipeline import Pipeline
 from deepinfer.runners import NetworkCache
 from deepinfer.store import ArtifactStore
-from realparts import require
+from realparts import require, write_t2_like
 
 pytestmark = pytest.mark.slow
 
 MAX_PROBABILITY_DIFFERENCE = 1e-3
 MIN_DICE = 0.999
-T2_LIKE_SPACING = (0.7, 0.6, 0.5)  # mm: the head then fills a pelvis-sized field of view
 REORIENTED = "PIR"  # axes permuted and flipped relative to the stored (LPS-flipped, RAS) Colin27 grid
 
 
@@ -56,16 +55,7 @@ def taps_model(taps_card: ModelCard, shared_home: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def t2_like(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 140×160×161 block of Colin27, intensities inverted (255 - v where v > 0), as NIfTI."""
-    image = sitk.ReadImage(str(colin27))[25:165, 0:160, 20:181]
-    array = sitk.GetArrayFromImage(image)
-    inverted = sitk.GetImageFromArray(np.where(array > 0, 255 - array, 1).astype(np.uint8))
-    inverted.SetOrigin(image.GetOrigin())
-    inverted.SetDirection(image.GetDirection())
-    inverted.SetSpacing(T2_LIKE_SPACING)
-    path = tmp_path_factory.mktemp("taps") / "t2_like.nii.gz"
-    sitk.WriteImage(inverted, str(path))
-    return path
+    return write_t2_like(colin27, tmp_path_factory.mktemp("taps") / "t2_like.nii.gz")
 
 
 @dataclass

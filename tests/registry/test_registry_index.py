@@ -120,9 +120,10 @@ def test_the_embedded_index_is_up_to_date() -> None:
     assert index_of(folder) == build_index(folder), "regenerate it with deepinfer.registry.write_index"
 
 
-def test_the_embedded_registry_loads() -> None:
-    registry = default_registry()
-    assert isinstance(registry, EmbeddedRegistry)
+def test_the_embedded_registry_loads(tmp_path: Path) -> None:
+    registry = default_registry(tmp_path)
+    assert [name for name, _ in registry.members] == ["embedded"]
+    assert isinstance(registry.member("embedded"), EmbeddedRegistry)
     for model in registry.list():
         assert registry.get(model.ref) == model
         assert registry.card_dir(model) is not None
@@ -130,15 +131,28 @@ def test_the_embedded_registry_loads() -> None:
 
 def test_public_names() -> None:
     assert sorted(deepinfer.registry.__all__) == [
+        "CombinedRegistry",
         "DirectoryRegistry",
         "EmbeddedRegistry",
+        "HttpRegistry",
         "IndexEntry",
         "LoadedCard",
         "Registry",
+        "RegistrySource",
+        "add_source",
         "build_index",
         "default_registry",
         "embedded_registry_path",
+        "load_private_key",
+        "load_sources",
+        "open_registry",
+        "parse_public_key",
+        "public_key_text",
         "read_index",
+        "remove_source",
+        "sign_index",
+        "verify_index",
         "version_key",
         "write_index",
+        "write_private_key",
     ]

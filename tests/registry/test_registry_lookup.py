@@ -20,9 +20,7 @@ def folder(tmp_path: Path) -> Path:
     write_card(root, "prostate-seg-2.0.0-rc.1.json", card("prostate-seg", "2.0.0-rc.1"))
     brain = card("brain-extractor", "0.3.0", anatomy="brain", modality="MR T1", tags=["Skull-Stripping"])
     write_card(root, "nested/brain.json", brain)
-    write_card(
-        root, "liver.json", card("liver-ct", "1.0.0", anatomy="liver", modality="CT", task="segmentation")
-    )
+    write_card(root, "liver.json", card("liver-ct", "1.0.0", anatomy="liver", modality="CT", task="segmentation"))
     return root
 
 

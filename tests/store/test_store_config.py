@@ -26,9 +26,7 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_the_file_then_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPINFER_ALLOWED_HOSTS", raising=False)
-    (tmp_path / "config.json").write_text(
-        '{"allowed_hosts": ["Models.Example.org"], "allow_http_loopback": true}'
-    )
+    (tmp_path / "config.json").write_text('{"allowed_hosts": ["Models.Example.org"], "allow_http_loopback": true}')
     assert Settings.load(tmp_path) == Settings(allowed_hosts=("models.example.org",))
     monkeypatch.setenv("DEEPINFER_ALLOWED_HOSTS", "a.example, b.example,")
     assert Settings.load(tmp_path).allowed_hosts == ("a.example", "b.example")

@@ -19,9 +19,7 @@ def debian_artifact(path: str, package: str = "mricron-data", data: bytes = b"")
 
 def test_colin27_from_its_debian_package(tmp_path: Path, colin27: Path) -> None:
     expected = hashlib.sha256(colin27.read_bytes()).hexdigest()
-    artifact = debian_artifact(str(colin27)).model_copy(
-        update={"sha256": expected, "size": colin27.stat().st_size}
-    )
+    artifact = debian_artifact(str(colin27)).model_copy(update={"sha256": expected, "size": colin27.stat().st_size})
     path = ArtifactStore(tmp_path).fetch(artifact)
     assert path.name == expected
     assert path.read_bytes() == colin27.read_bytes()
@@ -33,9 +31,7 @@ def test_a_missing_file_says_which_package_to_install(tmp_path: Path) -> None:
         ArtifactStore(tmp_path).fetch(artifact)
 
 
-@pytest.mark.parametrize(
-    "path", ["/etc/hostname", "/usr/share/../../etc/hostname", "usr/share/doc", "/usr/shared/x"]
-)
+@pytest.mark.parametrize("path", ["/etc/hostname", "/usr/share/../../etc/hostname", "usr/share/doc", "/usr/shared/x"])
 def test_only_files_under_usr_share_are_read(tmp_path: Path, path: str) -> None:
     store = ArtifactStore(tmp_path)
     with pytest.raises(FetchError, match="must lie under /usr/share/"):

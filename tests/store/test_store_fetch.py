@@ -42,9 +42,7 @@ def test_a_cached_artifact_is_not_read_again(tmp_path: Path, card_dir: Path) -> 
 def test_progress_reports_bytes_done_of_the_card_size(tmp_path: Path, card_dir: Path) -> None:
     calls: list[tuple[int, int]] = []
     artifact = make_artifact(DATA, {"kind": "file", "path": "weights/model.bin"})
-    ArtifactStore(tmp_path).fetch(
-        artifact, card_dir, progress=lambda done, total: calls.append((done, total))
-    )
+    ArtifactStore(tmp_path).fetch(artifact, card_dir, progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (len(DATA), len(DATA))
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
@@ -125,9 +123,7 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
         ("weights\\model.bin", "plain relative"),
     ],
 )
-def test_file_paths_must_stay_inside_the_card_folder(
-    tmp_path: Path, card_dir: Path, path: str, reason: str
-) -> None:
+def test_file_paths_must_stay_inside_the_card_folder(tmp_path: Path, card_dir: Path, path: str, reason: str) -> None:
     (card_dir.parent / "outside.bin").write_bytes(DATA)
     artifact = make_artifact(DATA, {"kind": "file", "path": path})
     with pytest.raises(FetchError, match=reason):

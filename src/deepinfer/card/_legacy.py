@@ -314,7 +314,8 @@ class _Importer:
             name = raw.get("name")
             if isinstance(name, str) and name in first_seen:
                 self.problem(f"{path}.name", f"the name {_shown(name)} is already used at {first_seen[name]}")
-            first_seen.setdefault(name, path)
+            if isinstance(name, str):
+                first_seen.setdefault(name, path)
             self._drop_member_keys(raw)
             converted = self._member(raw, path, label_name or "label")
             if converted is not None:
@@ -363,7 +364,8 @@ class _Importer:
             self.problem(f"{path}.iotype", f"iotype must be input or output, not {_shown(iotype)}")
             return None
         section: Section = "inputs" if iotype == "input" else "outputs"
-        cls = _VOLUME_TYPES.get(voltype) if raw["type"] == "volume" else PointListMember
+        volume_type = _VOLUME_TYPES.get(voltype) if isinstance(voltype, str) else None
+        cls = volume_type if raw["type"] == "volume" else PointListMember
         if cls is None:
             self.problem(f"{path}.voltype", f"voltype {_shown(voltype)} is neither ScalarVolume nor LabelMap")
             return None

@@ -11,8 +11,10 @@ from rich.console import Console
 from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
 from deepinfer.card._model import ModelCard
+from deepinfer.cli._cache_commands import cache_app
 from deepinfer.cli._demo import demo
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
+from deepinfer.cli._registry_commands import registry_app
 from deepinfer.cli._render import (
     RESEARCH_ONLY,
     card_panel,
@@ -36,6 +38,8 @@ models_app = typer.Typer(help="Browse the model registry.", no_args_is_help=True
 card_app = typer.Typer(help="Model cards: validate, import 2017 DeepInfer files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(card_app, name="card")
+app.add_typer(registry_app, name="registry")
+app.add_typer(cache_app, name="cache")
 app.command("demo")(demo)
 
 out = Console()
@@ -122,7 +126,7 @@ def card_validate(
         print_json(out, [{"path": p.path, "message": p.message} for p in problems])
     elif problems:
         for problem in problems:
-            out.print(f"[red]✗[/] {problem.path}: {problem.message}", highlight=False)
+            out.print(f"[red]✗[/] {problem.path}: {problem.message}", highlight=False, soft_wrap=True)
         out.print(f"{path}: {len(problems)} problem(s)")
     else:
         out.print(f"[green]✓[/] {path}: valid model card")
@@ -146,7 +150,7 @@ def card_import_legacy(
         output.write_text(text, encoding="utf-8")
         err.print(f"[green]✓[/] wrote {output}")
     for note in notes:
-        err.print(f"note: {note}", highlight=False)
+        err.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 @app.command(

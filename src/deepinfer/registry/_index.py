@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepinfer._exceptions import CardError, Problem
+from deepinfer._exceptions import CardError, InputError, Problem
+from deepinfer.card._legacy import import_legacy, looks_like_legacy
 from deepinfer.card._model import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard
-from deepinfer.card._validate import load_card
-from deepinfer.store import sha256_file
+from deepinfer.card._validate import parse_card
 
 INDEX_NAME = "index.json"
+MAX_INDEX_BYTES = 16 << 20
+MAX_CARD_BYTES = 2 << 20
 _ENTRY_KEYS = ("id", "version", "path", "sha256")
 
 
@@ -56,13 +59,33 @@ def discover_cards(folder: Path) -> list[Path]:
     return [path for path in found if path != folder / INDEX_NAME]
 
 
+def card_from_bytes(data: bytes, source: str) -> ModelCard:
+    """The card in ``data``: a v2 card, or a 2017 DeepInfer description imported on the fly."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CardError(source, [Problem("$", f"not valid JSON: {error}")]) from None
+    if looks_like_legacy(document):
+        return import_legacy(document, source)[0]
+    return parse_card(document, source)
+
+
+def read_card_file(path: Path) -> tuple[ModelCard, str]:
+    """The card in the file ``path`` and the sha256 of the very bytes it was parsed from."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the card ({error.strerror})") from None
+    return card_from_bytes(data, str(path)), hashlib.sha256(data).hexdigest()
+
+
 def build_index(folder: Path) -> dict[str, Any]:
-    """The index document of the cards in ``folder`` (sorted by id, then version)."""
+    """The index document of the cards in ``folder`` (sorted by id, then version); 2017 files are included."""
     entries = []
     for path in discover_cards(folder):
-        card = load_card(path)
+        card, sha256 = read_card_file(path)
         relative = path.relative_to(folder).as_posix()
-        entries.append(IndexEntry(card.id, card.version, relative, sha256_file(path)))
+        entries.append(IndexEntry(card.id, card.version, relative, sha256))
     entries.sort(key=lambda e: (e.id, version_key(e.version)))
     return {"schema_version": CARD_SCHEMA_VERSION, "cards": [vars(entry) for entry in entries]}
 
@@ -77,17 +100,26 @@ def write_index(folder: Path) -> Path:
 def read_index(path: Path) -> list[IndexEntry]:
     """The entries of an index file; a malformed index raises CardError naming the file and the entry."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = path.read_bytes()
+    except OSError as error:
         raise CardError(str(path), [Problem("$", f"unreadable index ({error})")]) from None
+    return parse_index(data, str(path))
+
+
+def parse_index(data: bytes, source: str) -> list[IndexEntry]:
+    """The entries of the index document ``data``; ``source`` (a path or URL) names it in errors."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CardError(source, [Problem("$", f"unreadable index ({error})")]) from None
     if not isinstance(document, dict) or not isinstance(document.get("cards"), list):
-        raise CardError(str(path), [Problem("$", "an index is an object with a 'cards' list")])
+        raise CardError(source, [Problem("$", "an index is an object with a 'cards' list")])
     if document.get("schema_version") != CARD_SCHEMA_VERSION:
         problem = Problem("$.schema_version", f"expected {CARD_SCHEMA_VERSION!r}")
-        raise CardError(str(path), [problem])
+        raise CardError(source, [problem])
     problems = [p for i, item in enumerate(document["cards"]) for p in _entry_problems(i, item)]
     if problems:
-        raise CardError(str(path), problems)
+        raise CardError(source, problems)
     return [IndexEntry(**{key: item[key] for key in _ENTRY_KEYS}) for item in document["cards"]]
 
 
@@ -105,7 +137,7 @@ def _entry_problems(index: int, item: Any) -> list[Problem]:
     return problems
 
 
-def check_entry(entry: IndexEntry, card: ModelCard, path: Path) -> None:
+def check_entry(entry: IndexEntry, card: ModelCard, path: Path | str) -> None:
     """The card a (verified) index entry points at must be the id and version the entry announces."""
     if (card.id, card.version) != (entry.id, entry.version):
         problem = Problem("$.id", f"the index lists {entry.id}@{entry.version}, the file holds {card.ref}")

@@ -1,15 +1,15 @@
 """Registries: collections of model cards, looked up by ``id`` (latest version) or ``id@version``.
 
 A :class:`Registry` loads its cards once (lazily, cached in the instance) through ``_load``; the sources are
-:class:`DirectoryRegistry` (a folder, with or without an index) and :class:`EmbeddedRegistry` (the project's
-own registry, shipped as package data).
+:class:`DirectoryRegistry` (a folder of v2 cards or 2017 DeepInfer files, with or without an index, signed
+or not), :class:`EmbeddedRegistry` (the project's own registry, shipped as package data), ``HttpRegistry``
+(``_http.py``) and ``CombinedRegistry`` (``_combined.py``, several of them in precedence order).
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,15 +18,19 @@ from pathlib import Path
 
 from deepinfer._exceptions import CardError, InputError, IntegrityError, ModelNotFoundError, Problem
 from deepinfer.card._model import ModelCard
-from deepinfer.card._validate import parse_card
 from deepinfer.registry._index import (
     INDEX_NAME,
+    MAX_CARD_BYTES,
+    MAX_INDEX_BYTES,
     IndexEntry,
+    card_from_bytes,
     check_entry,
     discover_cards,
-    read_index,
+    parse_index,
+    read_card_file,
     version_key,
 )
+from deepinfer.registry._signing import SIGNATURE_SUFFIX, verify_index
 from deepinfer.store import resolve_inside
 
 Cards = list[ModelCard]  # an alias: inside Registry the name ``list`` is the method
@@ -59,6 +63,10 @@ class Registry(ABC):
         for versions in by_id.values():
             versions.sort(key=lambda loaded: version_key(loaded.card.version))
         return dict(sorted(by_id.items()))
+
+    def entries(self) -> list[LoadedCard]:
+        """Every card with where it came from, by id, oldest version first."""
+        return [loaded for versions in self._versions.values() for loaded in versions]
 
     def list(self) -> Cards:
         """The latest version of every card, by id."""
@@ -105,33 +113,58 @@ def _haystack(card: ModelCard) -> str:
 
 
 class DirectoryRegistry(Registry):
-    """A folder of cards: those its ``index.json`` lists (each pinned by sha256), else every ``*.json``."""
+    """A folder of cards: those its ``index.json`` lists (each pinned by sha256), else every ``*.json``.
 
-    def __init__(self, path: Path) -> None:
+    2017 DeepInfer files are imported as they are read. With ``keys`` (trusted Ed25519 public keys) the
+    folder is a signed registry: it needs an index, signed by one of the keys in ``index.json.sig``."""
+
+    def __init__(self, path: Path, *, keys: tuple[str, ...] = (), label: str | None = None) -> None:
         self.path = path
-        self.name = f"registry at {path}"
+        self.keys = keys
+        self.name = f"registry {label!r}" if label else f"registry at {path}"
 
     def _load(self) -> list[LoadedCard]:
         if not self.path.is_dir():
-            raise InputError(f"{self.path}: no such registry folder")
+            raise InputError(f"{self.name}: no such registry folder ({self.path})")
         index = self.path / INDEX_NAME
+        if self.keys and not index.is_file():
+            raise IntegrityError(f"{self.name}: a signed registry needs {index} (and its signature); refused")
         if index.is_file():
-            loaded = [self._load_indexed(position, entry) for position, entry in enumerate(read_index(index))]
+            entries = parse_index(self._index_bytes(index), str(index))
+            loaded = [self._load_indexed(position, entry) for position, entry in enumerate(entries)]
         else:
-            loaded = [
-                self._load_file(path.relative_to(self.path).as_posix()) for path in discover_cards(self.path)
-            ]
-        _refuse_duplicates(loaded)
+            loaded = [self._load_file(path.relative_to(self.path).as_posix()) for path in discover_cards(self.path)]
+        refuse_duplicates(loaded)
         return loaded
+
+    def _index_bytes(self, index: Path) -> bytes:
+        """The index bytes, read once and (for a signed registry) verified before they are parsed."""
+        try:
+            data = _read_small(index, MAX_INDEX_BYTES)
+        except OSError as error:
+            raise InputError(f"{self.name}: cannot read {index} ({error.strerror or error})") from None
+        if self.keys:
+            signature_path = index.with_name(INDEX_NAME + SIGNATURE_SUFFIX)
+            signature = signature_path.read_bytes() if signature_path.is_file() else None
+            verify_index(data, signature, self.keys, f"{self.name} ({index})")
+        return data
 
     def _load_indexed(self, position: int, entry: IndexEntry) -> LoadedCard:
         try:
             path = resolve_inside(self.path, entry.path)
         except ValueError as error:
-            raise CardError(
-                str(self.path / INDEX_NAME), [Problem(f"$.cards[{position}].path", str(error))]
-            ) from None
-        card = _read_card(path, entry.sha256)
+            raise CardError(str(self.path / INDEX_NAME), [Problem(f"$.cards[{position}].path", str(error))]) from None
+        try:
+            data = _read_small(path, MAX_CARD_BYTES)
+        except OSError as error:
+            raise InputError(f"{self.name}: cannot read the card {path} ({error.strerror or error})") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != entry.sha256:
+            signed = "signed " if self.keys else ""
+            raise IntegrityError(
+                f"{self.name}: card {path} refused: its sha256 {actual} differs from the {signed}index ({entry.sha256})"
+            )
+        card = card_from_bytes(data, str(path))  # parsed only once its bytes are known to be the indexed ones
         check_entry(entry, card, path)
         return LoadedCard(card, str(path), path.parent)
 
@@ -140,33 +173,23 @@ class DirectoryRegistry(Registry):
             path = resolve_inside(self.path, relative)
         except ValueError as error:
             raise CardError(str(self.path / relative), [Problem("$", str(error))]) from None
-        return LoadedCard(_read_card(path, None), str(path), path.parent)
+        return LoadedCard(read_card_file(path)[0], str(path), path.parent)
 
 
-def _read_card(path: Path, expected_sha256: str | None) -> ModelCard:
-    """Parses the card from the very bytes that were hashed."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the card ({error.strerror})") from None
-    actual = hashlib.sha256(data).hexdigest()
-    if expected_sha256 is not None and actual != expected_sha256:
-        raise IntegrityError(f"{path}: sha256 {actual} differs from the index ({expected_sha256})")
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CardError(str(path), [Problem("$", f"not valid JSON: {error}")]) from None
-    return parse_card(document, str(path))
+def _read_small(path: Path, limit: int) -> bytes:
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"larger than {limit} bytes")
+    return data
 
 
-def _refuse_duplicates(loaded: list[LoadedCard]) -> None:
+def refuse_duplicates(loaded: list[LoadedCard]) -> None:
     first: dict[str, str] = {}
     for item in loaded:
         earlier = first.setdefault(item.card.ref, item.source)
         if earlier != item.source:
-            raise CardError(
-                item.source, [Problem("$.version", f"{item.card.ref} is also defined in {earlier}")]
-            )
+            raise CardError(item.source, [Problem("$.version", f"{item.card.ref} is also defined in {earlier}")])
 
 
 class EmbeddedRegistry(DirectoryRegistry):
@@ -179,8 +202,3 @@ class EmbeddedRegistry(DirectoryRegistry):
 
 def embedded_registry_path() -> Path:
     return Path(str(files("deepinfer") / "_registry"))
-
-
-def default_registry() -> Registry:
-    """The registry the front ends use when none is named (for now: the embedded one)."""
-    return EmbeddedRegistry()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import IntegrityError, PipelineError
+from deepinfer.store import resolve_inside
 
 
 def _graph_tensors(graph: Any) -> Iterator[Any]:
@@ -65,6 +66,9 @@ def check_external_data(path: Path) -> None:
         raise PipelineError(f"{path.name}: not a readable ONNX model ({error.__class__.__name__})") from None
     folder = path.resolve().parent
     for location in external_locations(model):
-        target = (folder / location).resolve()
-        if not target.is_relative_to(folder):
-            raise IntegrityError(f"{path.name}: refused, external data {location!r} lies outside the model's folder")
+        try:
+            resolve_inside(folder, location)  # the one containment helper: no '..', no absolute path, no symlink
+        except ValueError as error:
+            raise IntegrityError(
+                f"{path.name}: refused, external data {location!r} lies outside the model's folder ({error})"
+            ) from None

@@ -1,22 +1,31 @@
-"""Content-addressed artifact cache; verified fetches from files, https, PyPI wheels and Debian packages."""
+"""Content-addressed artifact cache; verified fetches from files, https, PyPI wheels and Debian packages;
+the URL allowlist, safe archive extraction and the path-containment helpers every outside path goes through."""
 
-from deepinfer.store._paths import check_relative, resolve_inside
+from deepinfer.store._cache import CacheEntry
+from deepinfer.store._extract import ExtractLimits, extract_archive
+from deepinfer.store._paths import check_relative, check_url_path, resolve_inside
 from deepinfer.store._pip import PipDownloader, SubprocessPipDownloader
 from deepinfer.store._sources import ByteStream, Source
 from deepinfer.store._store import ArtifactStore, ProgressCallback, sha256_file
 from deepinfer.store._transport import HttpResponse, HttpTransport, UrllibTransport
+from deepinfer.store._urls import UrlPolicy
 
 __all__ = [
     "ArtifactStore",
     "ByteStream",
+    "CacheEntry",
+    "ExtractLimits",
     "HttpResponse",
     "HttpTransport",
     "PipDownloader",
     "ProgressCallback",
     "Source",
     "SubprocessPipDownloader",
+    "UrlPolicy",
     "UrllibTransport",
     "check_relative",
+    "check_url_path",
+    "extract_archive",
     "resolve_inside",
     "sha256_file",
 ]

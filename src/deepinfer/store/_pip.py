@@ -28,9 +28,7 @@ class PipDownloader(Protocol):
 class SubprocessPipDownloader:
     """Runs pip in a subprocess (argv list, never a shell); index settings come from pip's own config."""
 
-    def __init__(
-        self, python: str = sys.executable, extra_args: Sequence[str] = (), timeout: float = 600
-    ) -> None:
+    def __init__(self, python: str = sys.executable, extra_args: Sequence[str] = (), timeout: float = 600) -> None:
         self.python = python
         self.extra_args = tuple(extra_args)
         self.timeout = timeout

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar, Protocol
-from urllib.parse import urljoin, urlsplit
 
 from deepinfer._config import Settings
 from deepinfer._exceptions import FetchError
@@ -26,10 +25,9 @@ from deepinfer.card._model import DebianMemberSource, FileSource, UrlSource, Whe
 from deepinfer.store._paths import check_relative, resolve_inside
 from deepinfer.store._pip import WheelCache
 from deepinfer.store._transport import HttpTransport, read_chunks
+from deepinfer.store._urls import UrlPolicy, open_checked
 
 DEBIAN_ROOT = PurePosixPath("/usr/share")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,7 @@ def _open_file(path: Path) -> Iterator[ByteStream]:
 class FileSourceReader:
     kind: ClassVar[str] = "file"
 
-    def open(
-        self, source: FileSource, base_dir: Path | None
-    ) -> contextlib.AbstractContextManager[ByteStream]:
+    def open(self, source: FileSource, base_dir: Path | None) -> contextlib.AbstractContextManager[ByteStream]:
         if base_dir is None:
             raise FetchError(f"file {source.path!r}: only a card with a folder can use file sources")
         try:
@@ -86,9 +82,7 @@ class DebianSourceReader:
 
     kind: ClassVar[str] = "debian"
 
-    def open(
-        self, source: DebianMemberSource, base_dir: Path | None
-    ) -> contextlib.AbstractContextManager[ByteStream]:
+    def open(self, source: DebianMemberSource, base_dir: Path | None) -> contextlib.AbstractContextManager[ByteStream]:
         pure = PurePosixPath(source.path)
         if not pure.is_relative_to(DEBIAN_ROOT) or ".." in pure.parts:
             raise FetchError(f"debian path {source.path!r} must lie under {DEBIAN_ROOT}/")
@@ -108,32 +102,15 @@ class UrlSourceReader:
     def __init__(self, transport: HttpTransport, settings: Settings) -> None:
         self.transport = transport
         self.settings = settings
+        self.policy = UrlPolicy.from_settings(settings)
 
     def check(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        loopback_http = (
-            self.settings.allow_http_loopback and parts.scheme == "http" and host in LOOPBACK_HOSTS
-        )
-        if parts.scheme != "https" and not loopback_http:
-            raise FetchError(f"{url}: only https URLs are allowed")
-        if host not in self.settings.allowed_hosts:
-            raise FetchError(
-                f"{url}: host {host!r} is not an allowed host ({', '.join(self.settings.allowed_hosts)}); "
-                "add it to allowed_hosts in config.json or DEEPINFER_ALLOWED_HOSTS"
-            )
+        self.policy.check(url)
 
     @contextlib.contextmanager
     def open(self, source: UrlSource, base_dir: Path | None) -> Iterator[ByteStream]:
-        url = source.url
-        for _ in range(MAX_REDIRECTS + 1):
-            self.check(url)
-            with self.transport.open(url) as response:
-                if response.redirect is None:
-                    yield ByteStream(response.chunks, response.total)
-                    return
-                url = urljoin(url, response.redirect)
-        raise FetchError(f"{source.url}: more than {MAX_REDIRECTS} redirects")
+        with open_checked(self.transport, self.policy, source.url) as response:
+            yield ByteStream(response.chunks, response.total)
 
 
 class WheelSourceReader:

@@ -10,7 +10,7 @@ import contextlib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPResponse
 from typing import IO, Any, Protocol
@@ -20,21 +20,32 @@ from deepinfer._exceptions import FetchError
 
 CHUNK_SIZE = 1 << 20
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+NOT_MODIFIED = 304
+_KEPT_HEADERS = ("ETag", "Last-Modified")
 
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A response body as chunks; ``redirect`` is the absolute target URL of a 3xx answer."""
+    """A response body as chunks; ``redirect`` is the absolute target URL of a 3xx answer.
+
+    ``status`` is 200, or 304 (not modified) when conditional request headers were sent; ``headers`` holds
+    the response headers a caller may need (``ETag``, ``Last-Modified``)."""
 
     chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))
     total: int | None = None
     redirect: str | None = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class HttpTransport(Protocol):
-    """``open(url)`` is a context manager yielding one :class:`HttpResponse`; errors raise FetchError."""
+    """``open(url, headers)`` is a context manager yielding one :class:`HttpResponse`; errors raise FetchError.
 
-    def open(self, url: str) -> contextlib.AbstractContextManager[HttpResponse]: ...
+    ``headers`` (optional) are extra request headers, such as ``If-None-Match``."""
+
+    def open(
+        self, url: str, headers: Mapping[str, str] | None = None
+    ) -> contextlib.AbstractContextManager[HttpResponse]: ...
 
 
 def read_chunks(handle: IO[bytes], chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -66,26 +77,38 @@ class UrllibTransport:
         self._opener = opener
 
     @contextlib.contextmanager
-    def open(self, url: str) -> Iterator[HttpResponse]:
+    def open(self, url: str, headers: Mapping[str, str] | None = None) -> Iterator[HttpResponse]:
         if urlsplit(url).scheme not in ("http", "https"):
             raise FetchError(f"{url}: not an http(s) URL")
-        request = urllib.request.Request(url, headers={"User-Agent": "deepinfer"})
+        request = urllib.request.Request(url, headers={**(headers or {}), "User-Agent": "deepinfer"})
         try:
             response: HTTPResponse = self._opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:
             with error:
-                location = error.headers.get("Location")
-                if error.code in REDIRECT_CODES and location:
-                    redirect = urljoin(url, location)
-                else:
-                    raise FetchError(f"{url}: HTTP {error.code} {error.reason}") from None
-            yield HttpResponse(redirect=redirect)
+                yield _error_response(url, error)
             return
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise FetchError(f"{url}: cannot connect ({reason})") from None
         with response:
-            yield HttpResponse(chunks=_network_chunks(url, response), total=_content_length(response))
+            yield HttpResponse(
+                chunks=_network_chunks(url, response), total=_content_length(response), headers=_kept(response)
+            )
+
+
+def _error_response(url: str, error: urllib.error.HTTPError) -> HttpResponse:
+    """A redirect or a 304 (urllib reports both as errors); any other status raises FetchError."""
+    location = error.headers.get("Location")
+    if error.code in REDIRECT_CODES and location:
+        return HttpResponse(redirect=urljoin(url, location))
+    if error.code == NOT_MODIFIED:
+        return HttpResponse(status=NOT_MODIFIED, headers=_kept(error))
+    raise FetchError(f"{url}: HTTP {error.code} {error.reason}") from None
+
+
+def _kept(response: HTTPResponse | urllib.error.HTTPError) -> dict[str, str]:
+    found = {name: response.headers.get(name) for name in _KEPT_HEADERS}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def _network_chunks(url: str, response: HTTPResponse) -> Iterator[bytes]:

@@ -1,0 +1,104 @@
+"""Several registries as one, and the registry the front ends use (:func:`default_registry`).
+
+Precedence: the embedded registry first, then the configured registries in the order of
+``registries.json`` (the order they were added). A card id belongs to the first registry that has it: the
+same id in a later registry is hidden (listed in ``shadowed``), so a registry added later can never replace,
+or add a newer version of, a model of an earlier one. ``NAME:id[@version]`` picks a card from one registry.
+
+A registry that cannot be reached and has no cached copy, or a local folder that is gone, is skipped with
+a warning; a registry that fails verification (a bad signature, a card whose sha256 differs from its index,
+an invalid card) stops the command with an error naming the registry and the card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from deepinfer._config import Settings, deepinfer_home
+from deepinfer._exceptions import FetchError, InputError, ModelNotFoundError
+from deepinfer.card._model import ModelCard
+from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
+from deepinfer.registry._http import HttpRegistry
+from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, LoadedCard, Registry
+from deepinfer.store import HttpTransport, UrllibTransport
+
+logger = logging.getLogger("deepinfer.registry")
+REGISTRY_TIMEOUT = 15.0
+
+
+class CombinedRegistry(Registry):
+    """Named registries in precedence order; an id belongs to the first registry that has it."""
+
+    def __init__(self, members: Sequence[tuple[str, Registry]]) -> None:
+        self.members = list(members)
+        self.name = "registries (" + ", ".join(name for name, _ in self.members) + ")"
+        self.shadowed: list[str] = []
+        """``id@version from NAME`` of every card hidden by an earlier registry's card of the same id."""
+        self.unavailable: list[str] = []
+        """``NAME: reason`` of every registry skipped because it could not be read."""
+        self._available: list[Registry] = []
+
+    def _load(self) -> list[LoadedCard]:
+        owners: dict[str, str] = {}
+        result: list[LoadedCard] = []
+        for name, member in self.members:
+            try:
+                loaded = member.entries()
+            except (FetchError, InputError) as error:
+                self.unavailable.append(f"{name}: {error}")
+                logger.warning("registry %r skipped: %s", name, error)
+                continue
+            self._available.append(member)
+            for item in loaded:
+                owner = owners.setdefault(item.card.id, name)
+                if owner == name:
+                    result.append(item)
+                else:
+                    self.shadowed.append(f"{item.card.ref} from {name} (the id belongs to {owner})")
+        return result
+
+    def member(self, name: str) -> Registry:
+        for known, registry in self.members:
+            if known == name:
+                return registry
+        names = ", ".join(known for known, _ in self.members)
+        raise ModelNotFoundError(f"no registry named {name!r} (registries: {names})")
+
+    def get(self, ref: str) -> ModelCard:
+        """``id``, ``id@version``, or ``NAME:id[@version]`` for a card of the registry ``NAME``."""
+        registry_name, qualified, rest = ref.partition(":")
+        if qualified:
+            self.entries()  # load every member, so card_dir knows the card
+            return self.member(registry_name).get(rest)
+        return super().get(ref)
+
+    def card_dir(self, card: ModelCard) -> Path | None:
+        """The folder of this very card object (compared by identity: equal cards of two registries differ)."""
+        self.entries()
+        for member in self._available:
+            for loaded in member.entries():
+                if loaded.card is card:
+                    return loaded.folder
+        return None
+
+
+def open_registry(
+    source: RegistrySource, home: Path, settings: Settings, transport: HttpTransport | None = None
+) -> Registry:
+    """The registry a configured source describes (not loaded yet)."""
+    if source.remote:
+        return HttpRegistry(source, home, settings, transport or UrllibTransport(timeout=REGISTRY_TIMEOUT))
+    return DirectoryRegistry(Path(source.url), keys=source.keys, label=source.name)
+
+
+def default_registry(
+    home: Path | None = None, *, settings: Settings | None = None, transport: HttpTransport | None = None
+) -> CombinedRegistry:
+    """The embedded registry followed by the configured ones (``<home>/registries.json``), in that order."""
+    home = home if home is not None else deepinfer_home()
+    settings = settings if settings is not None else Settings.load(home)
+    members: list[tuple[str, Registry]] = [(EMBEDDED_NAME, EmbeddedRegistry())]
+    members += [(source.name, open_registry(source, home, settings, transport)) for source in load_sources(home)]
+    return CombinedRegistry(members)
