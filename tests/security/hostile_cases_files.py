@@ -267,10 +267,6 @@ def read_image(write: Callable[[Path], Path]) -> Attack:
     return attack
 
 
-_SANITISED_SPACING = (
-    "imaging: ITK's NIfTI reader turns a NaN, infinite or zero pixdim into 1.0 before deepinfer sees it, so "
-    "read_volume returns a 1 mm grid; the raw header's pixdim[1:4] must be checked (imaging/_nifti.py)"
-)
 _HUGE = (2048, 2048, 1100)  # float32: 18.5 GB of voxels asked for by a 377-byte file
 IMAGE_CASES = [
     hostile(
@@ -280,7 +276,7 @@ IMAGE_CASES = [
         "nifti-gz-18gb",
         read_image(nifti_file("a.nii.gz", nifti_bytes(_HUGE, (1, 1, 1)), compress=True)),
         InputError,
-        r"a\.nii\.gz: .*truncated",
+        r"a\.nii\.gz: .*(GiB|truncated)",
     ),
     *[
         hostile(
@@ -288,7 +284,6 @@ IMAGE_CASES = [
             read_image(nifti_file("a.nii", nifti_bytes((2, 2, 2), (value, 1, 1), b"\0" * 32))),
             InputError,
             "spacing",
-            gap=_SANITISED_SPACING,
         )
         for name, value in (("nan", float("nan")), ("infinite", float("inf")), ("zero", 0.0))
     ],

@@ -34,7 +34,7 @@ import numpy as np
 from deepinfer._exceptions import DeepInferError, InputError, UsageError
 from deepinfer.imaging._convert import volume_from_sitk, volume_to_sitk
 from deepinfer.imaging._dicom import read_dicom_series
-from deepinfer.imaging._nifti import NiftiLayout, nifti_is_complete, nifti_nonfinite_voxels
+from deepinfer.imaging._nifti import NiftiLayout, nifti_is_complete, nifti_nonfinite_voxels, nifti_voxel_sizes
 from deepinfer.imaging._sitk import simpleitk
 from deepinfer.imaging._volume import Geometry, Volume
 
@@ -52,6 +52,8 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_FORMATS)
 EXACT_GEOMETRY_KEY = "deepinfer_geometry"
 _EXACT_GEOMETRY_TOLERANCE = 1e-6
 _MIN_DIRECTION_DETERMINANT = 1e-6
+_DEFAULT_MAX_IMAGE_BYTES = 8 * 2**30
+_MAX_COMPRESSION_RATIO = 2000  # gzip tops out near 1032:1, so no honest file needs more
 
 
 def image_suffix(path: Path) -> str | None:
@@ -103,7 +105,12 @@ def _read_image_file(path: Path) -> tuple[Any, dict[str, str], NiftiLayout | Non
         raise InputError(f"{path}: not a readable {kind} image (its header cannot be parsed)") from None
     _check_layout(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
     _check_grid(path, reader)
+    _check_allocation(path, reader)
     nifti = NiftiLayout.from_reader(reader)
+    if nifti is not None:
+        sizes = nifti_voxel_sizes(path)
+        if not all(math.isfinite(size) and size > 0 for size in sizes):
+            raise InputError(f"{path}: invalid voxel spacing {sizes} in its header (must be positive, finite)")
     if nifti is not None and not nifti_is_complete(path, nifti):
         raise InputError(f"{path}: the file is truncated (it holds less voxel data than its header says)")
     try:
@@ -111,6 +118,45 @@ def _read_image_file(path: Path) -> tuple[Any, dict[str, str], NiftiLayout | Non
     except RuntimeError:
         raise InputError(f"{path}: its voxel data cannot be read (the file is truncated or corrupt)") from None
     return image, {"format": kind}, nifti
+
+
+def max_image_bytes() -> int:
+    """The most voxel memory one input may ask for (``DEEPINFER_MAX_IMAGE_BYTES``, default 8 GiB)."""
+    configured = os.environ.get("DEEPINFER_MAX_IMAGE_BYTES", "")
+    return int(configured) if configured.isdigit() else _DEFAULT_MAX_IMAGE_BYTES
+
+
+def _on_disk_bytes(path: Path) -> int:
+    """The file's size plus that of a detached data file beside it (MetaImage .raw/.zraw, NRRD .raw…)."""
+    stem = path.name.split(".")[0]
+    companions = (
+        [p for p in path.parent.glob(f"{stem}.*") if p != path and p.is_file()]
+        if path.suffix in {".mhd", ".nhdr"}
+        else []
+    )
+    return path.stat().st_size + sum(p.stat().st_size for p in companions)
+
+
+def _check_allocation(path: Path, reader: Any) -> None:
+    """Refuse a header that asks for more voxel memory than the cap, or than its bytes could hold.
+
+    A header is tiny; its size fields can ask for many gigabytes. Checked before any voxel is allocated:
+    voxel count × bytes per voxel against :func:`max_image_bytes`, and against the file's size times the
+    largest compression ratio gzip reaches (about 1000:1 on constant data)."""
+    sitk = simpleitk()
+    itemsize = int(sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], reader.GetPixelID())).dtype.itemsize)
+    wanted = math.prod(int(n) for n in reader.GetSize()) * itemsize * int(reader.GetNumberOfComponents())
+    cap = max_image_bytes()
+    if wanted > cap:
+        raise InputError(
+            f"{path}: its header asks for {wanted / 2**30:.1f} GiB of voxels (size {_size_text(reader.GetSize())}), "
+            f"more than the {cap / 2**30:.1f} GiB allowed (DEEPINFER_MAX_IMAGE_BYTES)"
+        )
+    if wanted > _on_disk_bytes(path) * _MAX_COMPRESSION_RATIO:
+        raise InputError(
+            f"{path}: its header asks for {wanted:,} bytes of voxels but the file holds only "
+            f"{_on_disk_bytes(path):,} bytes: the header is wrong or the file is truncated"
+        )
 
 
 def _size_text(size: Sequence[int]) -> str:

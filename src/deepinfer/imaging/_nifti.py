@@ -106,12 +106,31 @@ def nifti_nonfinite_voxels(path: Path, layout: NiftiLayout, restore_into: npt.ND
     if not layout.is_float:
         return 0
     with path.open("rb") as raw:
-        compressed = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        stream: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        stream = _open_header(raw)
         dtype = np.dtype(_FLOAT_DATATYPES[layout.datatype]).newbyteorder(_byte_order(stream.read(4)))
         stream.seek(layout.voxel_offset)
         return _scan_nonfinite(stream, dtype, layout, restore_into)
+
+
+def _open_header(raw: Any) -> _ByteStream:
+    """The file's bytes as a stream, through gzip when the file is compressed."""
+    compressed = raw.read(2) == _GZIP_MAGIC
+    raw.seek(0)
+    stream: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+    return stream
+
+
+def nifti_voxel_sizes(path: Path) -> tuple[float, float, float]:
+    """pixdim[1:4] as stored in the header. ITK replaces a NaN, infinite or zero pixdim by 1.0 without a word,
+    so the raw values are read here (NIfTI-1: float32 at byte 76; NIfTI-2: float64 at byte 104)."""
+    with path.open("rb") as raw:
+        stream = _open_header(raw)
+        head = stream.read(_NIFTI2_HEADER_SIZE)
+    order = _byte_order(head[:4])
+    nifti2 = int.from_bytes(head[:4], "little" if order == "<" else "big") == _NIFTI2_HEADER_SIZE
+    dtype, offset = (np.dtype(f"{order}f8"), 104) if nifti2 else (np.dtype(f"{order}f4"), 76)
+    values = np.frombuffer(head, dtype=dtype, count=4, offset=offset)
+    return float(values[1]), float(values[2]), float(values[3])
 
 
 def _byte_order(first_bytes: bytes) -> Literal["<", ">"]:
