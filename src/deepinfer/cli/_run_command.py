@@ -29,7 +29,7 @@ from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, si
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.registry import default_registry
 
-COMMON = {"input", "output", "threads", "progress", "help"}
+COMMON = {"input", "output", "threads", "progress", "report", "server", "token", "help"}
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 
@@ -177,12 +177,22 @@ def _run(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values
             threads=options["threads"],
             progress=callback,
             report=options["report"],
+            container=_container_options(card, progress, reporter.log),
         )
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
     if result.report is not None:
         err.print(f"[green]✓[/] picture → {result.report}", highlight=False, soft_wrap=True)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")
+
+
+def _container_options(card: ModelCard, progress: ProgressMode, log: Callable[[str], None]) -> Any:
+    """How a container card runs (engine, GPU, timeout from the environment); its log goes with the progress."""
+    if card.runtime.type != "container":
+        return None
+    from deepinfer.container import ContainerOptions
+
+    return ContainerOptions.from_environment(log=None if progress is ProgressMode.none else log)
 
 
 def resolve_model(reference: str) -> tuple[ModelCard, Path | None]:
