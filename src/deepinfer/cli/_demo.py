@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepinfer._exceptions import FetchError, UsageError
+from deepinfer._metrics import dice
 from deepinfer.card._model import Example, ModelCard
 from deepinfer.cli._progress import RichProgress
 from deepinfer.cli._render import RESEARCH_ONLY
@@ -51,12 +52,6 @@ def _first_available(
             continue
         return example, inputs, expected
     raise UsageError(f"{card.id}: no example could be fetched:\n  " + "\n  ".join(reasons or ["it has none"]))
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
 
 
 def demo(

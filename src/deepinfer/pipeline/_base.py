@@ -93,6 +93,7 @@ class PipelineState:
     progress: ProgressCallback = no_progress
     undo: list[Undo] = field(default_factory=list)
     slots: dict[str, Snapshot] = field(default_factory=dict)
+    values: dict[str, dict[str, float]] = field(default_factory=dict)  # named statistics (``percentiles``)
     outputs: dict[str, Volume] = field(default_factory=dict)
 
 

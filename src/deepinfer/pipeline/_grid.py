@@ -194,3 +194,23 @@ def resample(
         )
         channels.append(volume_from_sitk(result).array)
     return np.stack(channels).astype(np.float32, copy=False)
+
+
+def nearest_exact_indices(source: int, target: int) -> npt.NDArray[np.intp]:
+    """For each of ``target`` voxels spanning the same extent as ``source`` voxels, the nearest source voxel.
+
+    Index space, edge-aligned: target voxel ``t`` takes source voxel ``floor((t + 0.5) · source / target)``,
+    torch's ``interpolate(mode="nearest-exact")`` (also Pillow's and ``scipy.ndimage.zoom``'s grid). The
+    arithmetic is torch's, in float32 with one rounding of ``scale · (t + 0.5) − 0.5``, so that ties break
+    the same way.
+    """
+    scale = np.float32(source) / np.float32(target)
+    centres = (np.float64(scale) * (np.arange(target, dtype=np.float64) + 0.5) - 0.5).astype(np.float32)
+    nearest = np.floor(np.maximum(centres, np.float32(0.0)) + np.float32(0.5)).astype(np.intp)
+    return np.minimum(nearest, source - 1)
+
+
+def resize_nearest_exact(data: FloatArray, size: Sequence[int]) -> FloatArray:
+    """Every channel of ``data`` resized to ``size`` voxels by :func:`nearest_exact_indices` (no resampling)."""
+    axes = [nearest_exact_indices(n, m) for n, m in zip(data.shape[1:], size, strict=True)]
+    return np.ascontiguousarray(data[np.ix_(np.arange(data.shape[0]), *axes)])

@@ -22,6 +22,7 @@ from deepinfer.pipeline._grid import (
     centred,
     reorientation,
     resample,
+    resize_nearest_exact,
     shifted,
     with_spacing,
 )
@@ -67,23 +68,30 @@ class Reorient(PipelineStep):
 class _Resampling(PipelineStep):
     """Shared by ``resample`` and ``resize``: the target grid differs, the interpolation and undo do not."""
 
+    interpolations: tuple[str, ...] = INTERPOLATIONS
+
     def _interpolation_params(self, interpolation: str, outside: str, fill: float, inverse: str | None) -> None:
-        self.interpolation = check.choice("interpolation", interpolation, INTERPOLATIONS)
+        self.interpolation = check.choice("interpolation", interpolation, self.interpolations)
         self.outside = check.choice("outside", outside, OUTSIDE_MODES)
         self.fill = check.number("fill", fill)
-        self.inverse = self.interpolation if inverse is None else check.choice("inverse", inverse, INTERPOLATIONS)
+        chosen = self.interpolation if inverse is None else inverse
+        self.inverse = check.choice("inverse", chosen, self.interpolations)
 
     def target(self, geometry: Geometry) -> Geometry:
         raise NotImplementedError
 
+    def _resample(self, data: FloatArray, source: Geometry, target: Geometry, interpolation: str) -> FloatArray:
+        if interpolation == "nearest_exact":  # both grids cover the same field of view (``resize``)
+            return resize_nearest_exact(data, target.size)
+        return resample(data, source, target, interpolation, self.outside, self.fill)
+
     def apply(self, state: PipelineState) -> None:
         before = state.image.geometry
         after = self.target(before)
-        data = resample(state.image.data, before, after, self.interpolation, self.outside, self.fill)
-        state.image = Tensor(data, after)
+        state.image = Tensor(self._resample(state.image.data, before, after, self.interpolation), after)
 
         def back(values: FloatArray) -> Tensor:
-            return Tensor(resample(values, after, before, self.inverse, self.outside, self.fill), before)
+            return Tensor(self._resample(values, after, before, self.inverse), before)
 
         push_undo(state, self.name, after, back)
 
@@ -120,9 +128,15 @@ class Resample(_Resampling):
 
 class Resize(_Resampling):
     """Resample onto a fixed number of voxels (``size``) over the same field of view, for networks with
-    a fixed input shape; the undo resamples back onto the saved grid."""
+    a fixed input shape; the undo resamples back onto the saved grid.
+
+    Besides the physical-space interpolations, ``"nearest_exact"`` picks voxels in index space: target voxel
+    ``t`` takes source voxel ``floor((t + 0.5) · n / size)`` per axis (torch's ``nearest-exact``), with no
+    rounding noise from world coordinates; it is also allowed as ``inverse``.
+    """
 
     name = "resize"
+    interpolations = (*INTERPOLATIONS, "nearest_exact")
 
     def __init__(
         self,
