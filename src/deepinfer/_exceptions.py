@@ -11,7 +11,10 @@ Every error a user can cause derives from :class:`DeepInferError` and carries an
     ├── IntegrityError        (4)  an artifact's sha256 or size differs from the card
     ├── FetchError            (1)  an artifact could not be downloaded or extracted
     ├── RuntimeUnavailableError (1) a runtime (torch, CUDA, ...) is not installed
-    └── PipelineError         (1)  a pipeline step failed on valid input
+    ├── PipelineError         (1)  a pipeline step failed on valid input
+    │   └── ContainerError         a model's container failed, timed out or wrote no (or a wrong) output
+    └── ServerError           (1)  a deepinfer server could not be reached, refused the request or lost the job
+        └── QueueFullError         the server's job queue is full (HTTP 503, try again later)
 """
 
 from __future__ import annotations
@@ -77,8 +80,26 @@ class PipelineError(DeepInferError):
     pass
 
 
+class ContainerError(PipelineError):
+    """A container run failed: non-zero exit (the message ends with its last log lines), timeout, bad output."""
+
+
+
+class ServerError(DeepInferError):
+    """A deepinfer server could not be reached, refused a request, or its job failed there."""
+
+
+class QueueFullError(ServerError):
+    """The server's bounded job queue is full; ``retry_after`` seconds is its hint."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 __all__ = [
     "CardError",
+    "ContainerError",
     "DeepInferError",
     "FetchError",
     "InputError",
@@ -86,6 +107,8 @@ __all__ = [
     "ModelNotFoundError",
     "PipelineError",
     "Problem",
+    "QueueFullError",
     "RuntimeUnavailableError",
+    "ServerError",
     "UsageError",
 ]

@@ -12,15 +12,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepinfer._exceptions import InputError, UsageError
-from deepinfer.card._model import ClassScoresMember, ModelCard, PointListMember, ScalarMember
+from deepinfer.card._model import ClassScoresMember, ContainerRuntime, ModelCard, PointListMember, ScalarMember
 from deepinfer.card._params import resolve_parameters
 from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume, write_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
 from deepinfer.runners import NetworkCache
 from deepinfer.store import ArtifactStore, sha256_file
+
+if TYPE_CHECKING:
+    from deepinfer.container import ContainerOptions
 
 _NON_VOLUME_OUTPUTS = (ClassScoresMember, ScalarMember, PointListMember)
 
@@ -35,6 +38,9 @@ class RunResult:
     provenance: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Volume] = field(default_factory=dict)
     report: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds reading the inputs (``read_s``), loading the networks (``load_s``; 0 when the caller keeps them
+    warm) and running the pipeline (``pipeline_s``: the model's own compute)."""
 
 
 def image_suffix(path: Path) -> str:
@@ -129,24 +135,43 @@ def run_model(
     progress: ProgressCallback = no_progress,
     report: bool = False,
     clock: Callable[[], float] = time.perf_counter,
+    container: ContainerOptions | None = None,
+    networks: NetworkCache | None = None,
 ) -> RunResult:
-    """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar."""
+    """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar.
+
+    ``networks``: loaded networks the caller keeps between runs (the server's workers keep models warm).
+
+    A ``runtime: container`` card runs in its container (``container``: engine, timeout, GPU, log; default
+    from the environment); every other card runs its pipeline in this process."""
     values = resolve_parameters(card, params)
     _check_inputs(card, inputs, outputs)
-    if card.runtime.type == "container":
-        raise UsageError(f"{card.id} runs in a container; the container runtime is not available in this version")
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
-    pipeline = Pipeline.from_card(card, values)
-    artifacts = store or ArtifactStore()
-    networks = NetworkCache(
-        card.runtime.type, lambda name: fetch_artifact(artifacts, card, name, card_dir, progress), threads
-    )
-    # Pipelines take one image today (every card so far has one volume input); the first input is it.
-    results = pipeline.run(volumes_in[card.inputs[0].name], networks, progress)
+    timings = {"read_s": clock() - start, "load_s": 0.0}
+    if card.runtime.type == "container":
+        from deepinfer.container import ContainerOptions, run_container
+
+        options = container or ContainerOptions.from_environment()
+        results = run_container(card, volumes_in, values, list(outputs), options, progress)
+    else:
+        pipeline = Pipeline.from_card(card, values)
+        if networks is None:
+            artifacts = store or ArtifactStore()
+            networks = NetworkCache(
+                card.runtime.type, lambda name: fetch_artifact(artifacts, card, name, card_dir, progress), threads
+            )
+        loading = clock()
+        for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
+            networks(artifact)
+        timings["load_s"] = clock() - loading
+        # Pipelines take one image today (every card so far has one volume input); the first input is it.
+        results = pipeline.run(volumes_in[card.inputs[0].name], networks, progress)
     seconds = clock() - start
+    timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
     record = _provenance(card, values, inputs, started_at, seconds)
+    record["timings"] = {name: round(value, 3) for name, value in timings.items()}
     written: list[Path] = []
     try:
         for name, path in outputs.items():
@@ -160,7 +185,7 @@ def run_model(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture)
+    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings)
 
 
 def labelled_volume_ml(volume: Volume) -> float:
@@ -197,8 +222,10 @@ def _provenance(
 ) -> dict[str, Any]:
     from deepinfer import __version__
 
+    runtime = {"image": card.runtime.image} if isinstance(card.runtime, ContainerRuntime) else {}
     return {
         "model": {"id": card.id, "version": card.version, "name": card.name},
+        "runtime": {"type": card.runtime.type, **runtime},
         "artifacts": {a.name: a.sha256 for a in card.artifacts},
         "parameters": dict(values),
         "inputs": {name: {"file": path.name, "sha256": _input_digest(path)} for name, path in inputs.items()},

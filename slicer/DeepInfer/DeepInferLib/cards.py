@@ -96,7 +96,8 @@ def option_name(parameter: str) -> str:
         from deepinfer.cli._run_command import option_name as deepinfer_option_name
     except ImportError:  # the CLI is an external executable (another Python); same rule, kept in step by a test
         kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", parameter).replace("_", "-").lower()
-        return f"param-{kebab}" if kebab in {"input", "output", "threads", "progress", "help"} else kebab
+        clashes = {"input", "output", "threads", "progress", "report", "server", "token", "help"}
+        return f"param-{kebab}" if kebab in clashes else kebab
     return deepinfer_option_name(parameter)
 
 

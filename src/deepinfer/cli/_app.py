@@ -12,9 +12,12 @@ from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
 from deepinfer.card._model import ModelCard
 from deepinfer.cli._cache_commands import cache_app
+from deepinfer.cli._card_export import card_export_onnx
 from deepinfer.cli._demo import demo
+from deepinfer.cli._package_commands import card_init, card_test, package_app
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._registry_commands import registry_app
+from deepinfer.cli._remote import cli_registry, main_options
 from deepinfer.cli._render import (
     RESEARCH_ONLY,
     card_panel,
@@ -24,6 +27,7 @@ from deepinfer.cli._render import (
     print_json,
 )
 from deepinfer.cli._run_command import dispatch_run
+from deepinfer.cli._serve_command import serve
 from deepinfer.registry import default_registry
 from deepinfer.store import ArtifactStore
 
@@ -41,6 +45,12 @@ app.add_typer(card_app, name="card")
 app.add_typer(registry_app, name="registry")
 app.add_typer(cache_app, name="cache")
 app.command("demo")(demo)
+app.command("serve")(serve)
+app.callback()(main_options)
+card_app.command("export-onnx")(card_export_onnx)
+card_app.command("init")(card_init)
+card_app.command("test")(card_test)
+app.add_typer(package_app, name="package")
 
 out = Console()
 err = Console(stderr=True)
@@ -51,7 +61,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON ou
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
     """List every model: id, name, version, task, modality, license and download size."""
-    cards = default_registry().list()
+    cards = cli_registry().list()
     if as_json:
         print_json(out, [card_summary(card) for card in cards])
     else:
@@ -65,7 +75,7 @@ def models_search(
     as_json: JsonFlag = False,
 ) -> None:
     """Find models by id, name, anatomy, modality, task or tag."""
-    cards = default_registry().search(query)
+    cards = cli_registry().search(query)
     if as_json:
         print_json(out, [card_summary(card) for card in cards])
     elif cards:
@@ -79,7 +89,7 @@ def models_show(
     model: Annotated[str, typer.Argument(help="Model id or id@version.")], as_json: JsonFlag = False
 ) -> None:
     """Show a model's full card: description, metrics, license, inputs, outputs and parameters."""
-    card = default_registry().get(model)
+    card = cli_registry().get(model)
     if as_json:
         print_json(out, card.model_dump(mode="json", exclude_none=True))
     else:

@@ -52,15 +52,20 @@ class RichProgress:
             transient=False,
         )
         self._tasks: dict[str, tuple[Progress, TaskID]] = {}
+        self._console = console
 
     def __call__(self, task: str, done: int, total: int) -> None:
         if task not in self._tasks:
-            bar = self._bytes if task.startswith("download") else self._items
+            bar = self._bytes if task.startswith(("download", "upload")) else self._items
             if not bar.live.is_started:
                 bar.start()
             self._tasks[task] = (bar, bar.add_task(task, total=total or None))
         bar, task_id = self._tasks[task]
         bar.update(task_id, completed=done, total=total or None)
+
+    def log(self, line: str) -> None:
+        """A log line (e.g. a container's), printed above the bars."""
+        self._console.print(line, style="dim", markup=False, highlight=False, soft_wrap=True)
 
     def __enter__(self) -> RichProgress:
         return self
@@ -82,12 +87,17 @@ class JsonProgress:
 
     def __call__(self, task: str, done: int, total: int) -> None:
         # Byte counters update very often; report at most every 1 % of a download.
-        step = max(total // 100, 1) if task.startswith("download") and total else 1
+        step = max(total // 100, 1) if task.startswith(("download", "upload")) and total else 1
         if done != total and done - self._last.get(task, -step) < step:
             return
         self._last[task] = done
         line = {"event": "progress", "task": task, "done": done, "total": total}
         self._stream.write(json.dumps(line) + "\n")
+        self._stream.flush()
+
+    def log(self, line: str) -> None:
+        """A log line as ``{"event": "log", "line": ...}``."""
+        self._stream.write(json.dumps({"event": "log", "line": line}) + "\n")
         self._stream.flush()
 
     def __enter__(self) -> JsonProgress:

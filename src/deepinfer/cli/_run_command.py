@@ -26,6 +26,7 @@ from deepinfer.card._model import (
 )
 from deepinfer.card._validate import load_card
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
+from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.registry import default_registry
 
@@ -75,8 +76,9 @@ def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) 
     return result
 
 
-def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
-    """A one-command Typer app whose options are the card's inputs, outputs and typed parameters."""
+def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | None = None) -> typer.Typer:
+    """A one-command Typer app whose options are the card's inputs, outputs and typed parameters
+    (``remote``: the server given before the command, the default of ``--server``)."""
     input_names = ", ".join(m.name for m in card.inputs)
     common = [
         inspect.Parameter(
@@ -133,12 +135,13 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
                 typer.Option(help="Progress display: rich, json (one JSON line per update on stderr) or none."),
             ],
         ),
+        *remote_parameters(remote),
     ]
     names = [p.name for p in card.parameters]
 
     def command(**values: Any) -> None:
         chosen = {n: v.value if isinstance(v, enum.Enum) else v for n, v in values.items() if n in names}
-        _run(card, card_dir, values, chosen)
+        _run(card, card_dir, values, chosen, remote)
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*common, *(_parameter_signature(p) for p in card.parameters)]
@@ -153,7 +156,13 @@ def model_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
     return app
 
 
-def _run(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values: dict[str, Any]) -> None:
+def _run(
+    card: ModelCard,
+    card_dir: Path | None,
+    options: dict[str, Any],
+    values: dict[str, Any],
+    remote: RemoteTarget | None = None,
+) -> None:
     from deepinfer._run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
@@ -168,17 +177,21 @@ def _run(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
         callback = silent if progress is ProgressMode.none else reporter
-        result = run_model(
-            card,
-            input_paths,
-            plan,
-            values,
-            card_dir=card_dir,
-            threads=options["threads"],
-            progress=callback,
-            report=options["report"],
-            container=_container_options(card, progress, reporter.log),
-        )
+        target = chosen_target(options, remote)
+        if target is not None:
+            result = run_remote(target, card, input_paths, plan, values, callback, options["report"])
+        else:
+            result = run_model(
+                card,
+                input_paths,
+                plan,
+                values,
+                card_dir=card_dir,
+                threads=options["threads"],
+                progress=callback,
+                report=options["report"],
+                container=_container_options(card, progress, reporter.log),
+            )
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
     if result.report is not None:
@@ -210,6 +223,7 @@ def dispatch_run(model: str | None, args: Sequence[str], prog_name: str, usage: 
     if model is None or model in {"-h", "--help"}:
         typer.echo(usage())
         return
-    card, card_dir = resolve_model(model)
-    command = typer.main.get_command(model_app(card, card_dir))
+    remote = run_target(args)
+    card, card_dir = (remote_card(remote, model), None) if remote else resolve_model(model)
+    command = typer.main.get_command(model_app(card, card_dir, remote))
     command.main(args=list(args), prog_name=f"{prog_name} {model}", standalone_mode=True)

@@ -1,0 +1,217 @@
+"""Thin-client mode: ``deepinfer [--server URL] run MODEL -i … -o … [--server URL] [--token T]`` runs the model on
+a deepinfer server with the same outputs (files, provenance sidecars, report) and the same progress display as
+a local run; ``deepinfer --server URL models list|search|show`` browses the server's models.
+
+The token comes from ``--token`` or ``DEEPINFER_TOKEN`` (prefer the variable: a command line is visible to
+other users of the machine).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from deepinfer._exceptions import UsageError
+from deepinfer.card._model import ModelCard
+from deepinfer.pipeline import ProgressCallback
+from deepinfer.registry import Registry, default_registry
+
+SERVER_VARIABLE = "DEEPINFER_SERVER"
+TOKEN_VARIABLE = "DEEPINFER_TOKEN"
+SERVER_HELP = f"Run on (and browse the models of) this deepinfer server, e.g. http://gpu-box:8000 ({SERVER_VARIABLE})."
+TOKEN_HELP = f"Access token of the server (better: the {TOKEN_VARIABLE} variable)."
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    url: str
+    token: str | None = None
+
+    def client(self) -> Any:
+        from deepinfer.client import ServerClient
+
+        return ServerClient(self.url, self.token)
+
+
+_GLOBAL_TARGET: ContextVar[RemoteTarget | None] = ContextVar("deepinfer_server", default=None)
+
+
+def main_options(
+    server: Annotated[str | None, typer.Option("--server", help=SERVER_HELP, envvar=SERVER_VARIABLE)] = None,
+    token: Annotated[str | None, typer.Option("--token", help=TOKEN_HELP, envvar=TOKEN_VARIABLE)] = None,
+) -> None:
+    """Browse, pull and run medical-imaging models."""
+    _GLOBAL_TARGET.set(RemoteTarget(server, token or None) if server else None)
+
+
+def global_target() -> RemoteTarget | None:
+    """The ``--server`` given before the command (``deepinfer --server URL models list``)."""
+    return _GLOBAL_TARGET.get()
+
+
+def run_target(args: Sequence[str]) -> RemoteTarget | None:
+    """The server of ``deepinfer run MODEL … --server URL [--token T]`` (options after MODEL win over global ones)."""
+    server, token = _option(args, "--server"), _option(args, "--token")
+    outer = global_target()
+    if server is None:
+        return RemoteTarget(outer.url, token or outer.token) if outer else None
+    return RemoteTarget(server, token or (outer.token if outer else None) or os.environ.get(TOKEN_VARIABLE))
+
+
+def _option(args: Sequence[str], flag: str) -> str | None:
+    for index, item in enumerate(args):
+        if item == flag and index + 1 < len(args):
+            return args[index + 1]
+        if item.startswith(flag + "="):
+            return item.split("=", 1)[1]
+    return None
+
+
+def remote_parameters(remote: RemoteTarget | None) -> list[inspect.Parameter]:
+    """The ``--server`` and ``--token`` options of a generated ``run`` command."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    server = Annotated[str | None, typer.Option("--server", help=SERVER_HELP, envvar=SERVER_VARIABLE)]
+    token = Annotated[str | None, typer.Option("--token", help=TOKEN_HELP, envvar=TOKEN_VARIABLE)]
+    return [
+        inspect.Parameter("server", keyword, default=remote.url if remote else None, annotation=server),
+        inspect.Parameter("token", keyword, default=None, annotation=token),
+    ]
+
+
+def chosen_target(options: Mapping[str, Any], remote: RemoteTarget | None) -> RemoteTarget | None:
+    """The server a ``run`` goes to (None: run here)."""
+    server = options.get("server")
+    if not server:
+        return None
+    return RemoteTarget(server, options.get("token") or (remote.token if remote else None))
+
+
+def cli_registry() -> Registry:
+    """The registry the ``models`` commands browse: the server's when ``--server`` was given."""
+    target = global_target()
+    if target is None:
+        return default_registry()
+    from deepinfer.client import ServerRegistry
+
+    return ServerRegistry(target.client())
+
+
+def remote_card(target: RemoteTarget, reference: str) -> ModelCard:
+    with target.client() as client:
+        card: ModelCard = client.card(reference)
+    return card
+
+
+def run_remote(
+    target: RemoteTarget,
+    card: ModelCard,
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+    values: Mapping[str, Any],
+    progress: ProgressCallback,
+    report: bool = False,
+) -> Any:
+    """Run ``card`` on the server: upload, follow the job's progress, download every output (all or nothing)
+    with its provenance sidecar. Returns a :class:`deepinfer._run.RunResult`. Ctrl-C cancels the job."""
+    from deepinfer._run import RunResult, _check_inputs, image_suffix
+    from deepinfer.card._params import resolve_parameters
+    from deepinfer.client import job_error
+    from deepinfer.jobs import UPLOAD_SUFFIXES
+
+    parameters = resolve_parameters(card, values)
+    _check_inputs(card, inputs, outputs)
+    for name, path in inputs.items():
+        if path.is_dir() or image_suffix(path) not in UPLOAD_SUFFIXES:
+            raise UsageError(f"{path}: a server takes {', '.join(UPLOAD_SUFFIXES)} files (input {name})")
+    primary_suffix = image_suffix(next(iter(outputs.values())))
+    output_format = primary_suffix if primary_suffix in UPLOAD_SUFFIXES else ".nii.gz"
+    start = time.perf_counter()
+    with target.client() as client:
+        job_id = client.submit(card.ref, inputs, parameters, output_format, progress)
+        try:
+            final = client.follow(job_id, _feeder(progress))
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise
+        if final["state"] != "succeeded":
+            raise job_error(final)
+        written = _download_all(client, job_id, final, inputs, outputs, output_format, progress)
+    record = {**(final.get("provenance") or {}), "server": {"url": target.url, "job": job_id}}
+    picture = _report(card, inputs, outputs) if report else None
+    seconds = time.perf_counter() - start
+    return RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
+
+
+def _feeder(progress: ProgressCallback) -> Callable[[dict[str, Any]], None]:
+    """Job status events → the local progress display (the worker's own tasks: download, sliding window…)."""
+
+    def feed(status: dict[str, Any]) -> None:
+        task = status.get("task")
+        if task:
+            progress(task["name"], int(task["done"]), int(task["total"]))
+
+    return feed
+
+
+def _download_all(
+    client: Any,
+    job_id: str,
+    final: dict[str, Any],
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+    output_format: str,
+    progress: ProgressCallback,
+) -> dict[str, Path]:
+    from deepinfer._run import _write_json_atomic, image_suffix, provenance_path
+    from deepinfer.imaging import read_volume, write_volume
+
+    written: list[Path] = []
+    try:
+        for name, path in outputs.items():
+            if image_suffix(path) == output_format:
+                client.download(job_id, name, path, lambda done, total, n=name: progress(f"download {n}", done, total))
+            else:  # a format the server does not write (.nhdr, .mhd): convert, the geometry is kept exactly
+                temporary = path.with_name(f".{path.name}.server{output_format}")
+                client.download(job_id, name, temporary)
+                try:
+                    write_volume(read_volume(temporary), path)
+                finally:
+                    temporary.unlink(missing_ok=True)
+            written.append(path)
+            sidecar = provenance_path(path)
+            _write_json_atomic(sidecar, _local_provenance(final, job_id, client.url, name, path, inputs))
+            written.append(sidecar)
+    except BaseException:
+        for item in written:
+            item.unlink(missing_ok=True)
+        raise
+    return dict(outputs)
+
+
+def _local_provenance(
+    final: dict[str, Any], job_id: str, url: str, name: str, path: Path, inputs: Mapping[str, Path]
+) -> dict[str, Any]:
+    """The server's provenance record, naming the local files (the input digests are the server's)."""
+    record = dict(final.get("provenance") or {})
+    served = record.get("inputs") or {}
+    record["inputs"] = {member: {**served.get(member, {}), "file": source.name} for member, source in inputs.items()}
+    record["output"] = {"name": name, "file": path.name}
+    record["server"] = {"url": url, "job": job_id}
+    return record
+
+
+def _report(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> Path | None:
+    from deepinfer._run import _write_report
+    from deepinfer.imaging import read_volume
+
+    volumes_in = {name: read_volume(path) for name, path in inputs.items()}
+    results = {name: read_volume(path) for name, path in outputs.items()}
+    return _write_report(card, volumes_in, results, inputs, outputs)

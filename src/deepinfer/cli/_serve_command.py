@@ -1,0 +1,49 @@
+"""``deepinfer serve``: the HTTP server with its job queue and web UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+TOKEN_HELP = (
+    "Access token: every API call must send 'Authorization: Bearer TOKEN'. Required on any address other than "
+    "loopback. Prefer the DEEPINFER_TOKEN variable (a command line is visible to other users)."
+)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token: Annotated[str | None, typer.Option(help=TOKEN_HELP, envvar="DEEPINFER_TOKEN", show_envvar=False)] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each keeps its models loaded).")] = 1,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Jobs database and job files (default: the deepinfer home's server/).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads per worker (default: the cores divided among workers).")
+    ] = None,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest accepted upload per job, in MiB.")] = 2048,
+    max_queue: Annotated[int, typer.Option(min=1, help="Most jobs waiting; more get 503 + Retry-After.")] = 100,
+    drain_timeout: Annotated[
+        float, typer.Option(min=0, help="At shutdown, seconds to let running jobs finish (others run at restart).")
+    ] = 60.0,
+) -> None:
+    """Serve models over HTTP: a persistent job queue with warm workers, progress events, and a web UI with a
+    3D viewer (open http://HOST:PORT/). API documentation at /docs."""
+    from deepinfer.server import ServerSettings, default_data_dir
+    from deepinfer.server import serve as run_server
+
+    settings = ServerSettings(
+        host=host,
+        port=port,
+        token=token or None,
+        workers=workers,
+        threads=threads,
+        data_dir=data_dir or default_data_dir(),
+        max_upload_bytes=max_upload_mb * 1024 * 1024,
+        max_queued=max_queue,
+        drain_timeout=drain_timeout,
+    )
+    run_server(settings)

@@ -1,0 +1,28 @@
+"""Jobs: a persistent queue (SQLite in the server's data folder) in front of warm worker processes.
+
+A job is a model run on uploaded files: queued → running → succeeded | failed | cancelled. Workers keep each
+card's loaded networks between jobs; progress flows from the workers to the job row (and from there to the
+server's event streams); cancelling terminates the worker that runs the job. After a crash or SIGKILL the next
+start finds every job: queued ones run, interrupted ones run again (or fail once they used their attempts).
+"""
+
+from deepinfer.jobs._db import JobStore
+from deepinfer.jobs._layout import UPLOAD_SUFFIXES, JobFolders, display_name, scrub_paths, upload_suffix
+from deepinfer.jobs._manager import CardLookup, JobManager, ManagerSettings
+from deepinfer.jobs._records import JOB_ID, InputFile, Job, JobState
+
+__all__ = [
+    "JOB_ID",
+    "UPLOAD_SUFFIXES",
+    "CardLookup",
+    "InputFile",
+    "Job",
+    "JobFolders",
+    "JobManager",
+    "JobState",
+    "JobStore",
+    "ManagerSettings",
+    "display_name",
+    "scrub_paths",
+    "upload_suffix",
+]

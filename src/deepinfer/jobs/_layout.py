@@ -1,0 +1,98 @@
+"""The server's data folder: ``jobs.sqlite3``, ``jobs/<id>/inputs``, ``jobs/<id>/outputs`` and ``uploads/`` (uploads
+being received; left-overs of a killed server are removed at start).
+
+Every path is built from a job id that matched :data:`JOB_ID` and from names the server chose (card member names
+and a supported suffix); nothing a client sends becomes part of a path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from deepinfer.jobs._records import JOB_ID, Job
+
+UPLOAD_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
+"""Single-file image formats a job takes and writes (a DICOM folder or a header with a data file cannot be
+uploaded as one file)."""
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/:'\"]+/)+([^\s/:'\"]*)")
+
+
+def scrub_paths(message: str) -> str:
+    """``/srv/data/jobs/…/inputs/T2.nii.gz: not an image`` → ``T2.nii.gz: not an image``."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
+def upload_suffix(filename: str) -> str | None:
+    """The supported suffix a client's file name ends with (``.nii.gz`` counts as one), or None."""
+    name = filename.lower()
+    return next((suffix for suffix in UPLOAD_SUFFIXES if name.endswith(suffix)), None)
+
+
+def display_name(filename: str, fallback: str) -> str:
+    """A client's file name reduced to something safe to show (never used as a path)."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if c.isprintable())[:200].strip()
+    return cleaned or fallback
+
+
+class JobFolders:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir.expanduser().resolve()
+        self.jobs = self.root / "jobs"
+        self.uploads = self.root / "uploads"
+        self.database = self.root / "jobs.sqlite3"
+
+    def prepare(self) -> None:
+        """Create the folders; remove uploads a killed server left half-received."""
+        self.jobs.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.uploads, ignore_errors=True)
+        self.uploads.mkdir(parents=True, exist_ok=True)
+
+    def job_dir(self, job_id: str) -> Path:
+        if not JOB_ID.match(job_id):
+            raise KeyError(job_id)
+        return self.jobs / job_id
+
+    def new_upload(self) -> Path:
+        """A fresh folder for one request's files, inside ``uploads/``."""
+        return Path(tempfile.mkdtemp(prefix="upload-", dir=self.uploads))
+
+    def adopt(self, upload: Path, job_id: str) -> None:
+        """Move an accepted upload to the job's ``inputs`` folder (one rename) and create its ``outputs``."""
+        folder = self.job_dir(job_id)
+        folder.mkdir()
+        os.replace(upload, folder / "inputs")
+        (folder / "outputs").mkdir()
+
+    def input_path(self, job: Job, name: str) -> Path:
+        return self._inside(self.job_dir(job.id) / "inputs" / job.inputs[name].file)
+
+    def output_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "outputs"
+
+    def output_path(self, job: Job, name: str) -> Path:
+        return self._inside(self.output_dir(job.id) / job.outputs[name])
+
+    def clear_outputs(self, job_id: str) -> None:
+        """Empty the outputs of an attempt that did not finish, before the job runs again."""
+        folder = self.output_dir(job_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def remove(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def _inside(self, path: Path) -> Path:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.jobs) or path.is_symlink():
+            raise KeyError(path.name)
+        return resolved
+
+    def scrub(self, message: str) -> str:
+        """A message safe to send to a client: every absolute path reduced to its last name."""
+        return scrub_paths(message)

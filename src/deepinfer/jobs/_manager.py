@@ -1,0 +1,250 @@
+"""The job manager: a persistent queue (SQLite) in front of a pool of warm worker processes.
+
+One thread owns the pool: it hands the oldest queued job to an idle worker, records the workers' progress and
+results, replaces a worker whose job was cancelled (the process is terminated, so the work really stops) or
+that died, and drains the pool at shutdown. Request threads only write rows and wake that thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from deepinfer.card._model import ModelCard
+from deepinfer.jobs._db import JobStore
+from deepinfer.jobs._layout import JobFolders
+from deepinfer.jobs._pool import WorkerPool, WorkerSlot
+from deepinfer.jobs._records import Job, JobState, overall_progress, progress_message
+
+log = logging.getLogger("deepinfer.jobs")
+
+CardLookup = Callable[[str], tuple[ModelCard, Path | None]]
+"""``id@version`` → (card, the folder its file artifacts resolve against)."""
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    workers: int = 1
+    threads: int | None = None
+    max_queued: int = 100
+    max_attempts: int = 2
+    """A job whose server stopped this many times while running it fails instead of running again."""
+
+
+class JobManager:
+    def __init__(
+        self,
+        folders: JobFolders,
+        cards: CardLookup,
+        settings: ManagerSettings,
+        on_change: Callable[[str], None] = lambda job_id: None,
+    ) -> None:
+        self.folders = folders
+        self.cards = cards
+        self.settings = settings
+        self.on_change = on_change
+        folders.prepare()
+        self.store = JobStore(folders.database)
+        self.pool = WorkerPool(settings.workers, settings.threads)
+        self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        self._thread = threading.Thread(target=self._loop, name="deepinfer-jobs", daemon=True)
+        self._draining = False
+        self._stopped = threading.Event()
+
+    # ------------------------------------------------------------------------------ called by the server
+
+    def start(self) -> tuple[int, int]:
+        """Recover the jobs of a previous run, start the workers; returns (re-queued, failed) jobs."""
+        recovered = self.store.recover(self.settings.max_attempts)
+        for job_id in self.store.ids(JobState.queued):
+            self.folders.clear_outputs(job_id)  # files of an attempt a killed server left behind
+        self._thread.start()
+        return recovered
+
+    @property
+    def ready(self) -> bool:
+        return self._thread.is_alive() and not self._draining and self.pool.ready
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` (its inputs already in its folder); raises QueueFullError when the queue is full."""
+        self.store.add(job, self.settings.max_queued)
+        self._wake()
+
+    def cancel(self, job_id: str) -> JobState | None:
+        """Cancel a job; a running one has its worker process terminated. Returns the state it had."""
+        before = self.store.cancel(job_id)
+        if before is JobState.running:
+            self._commands.put(("cancel", job_id))
+            self._wake()
+        if before is not None:
+            self.on_change(job_id)
+        return before
+
+    def shutdown(self, drain_timeout: float) -> None:
+        """Stop taking jobs, let running ones finish for up to ``drain_timeout`` s, then stop the workers;
+        jobs still running go back to the queue (they run again at the next start)."""
+        self._draining = True
+        deadline = time.monotonic() + drain_timeout
+        while self._thread.is_alive() and self.store.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._commands.put(("stop", ""))
+        self._wake()
+        self._stopped.wait(timeout=30)
+        self._thread.join(timeout=5)
+        self.store.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def new_job_id(self) -> str:
+        return uuid.uuid4().hex
+
+    # ---------------------------------------------------------------------------- the manager's thread
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_write, b"x")
+
+    def _loop(self) -> None:
+        self.pool.start()
+        try:
+            while True:
+                wait([self._wake_read, *self.pool.waitables()], timeout=1.0)
+                self._drain_wake_pipe()
+                for slot, message in self.pool.messages():
+                    self._handle(slot, message)
+                if self._run_commands():
+                    return
+                for slot, code in self.pool.reap():
+                    self._lost(slot, code)
+                if not self._draining:
+                    self._dispatch()
+        except Exception:
+            log.exception("the job manager stopped")
+        finally:
+            self._stop_pool()
+            self._stopped.set()
+
+    def _drain_wake_pipe(self) -> None:
+        try:
+            while os.read(self._wake_read, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _run_commands(self) -> bool:
+        """Cancel requests and the stop request; True when the thread should end."""
+        while True:
+            try:
+                command, job_id = self._commands.get_nowait()
+            except queue.Empty:
+                return False
+            if command == "stop":
+                return True
+            slot = self.pool.find(job_id)
+            if slot is not None:
+                log.info("job %s cancelled: stopping worker %d", job_id, slot.index)
+                self.pool.replace(slot)
+
+    def _dispatch(self) -> None:
+        for slot in self.pool.idle():
+            token = uuid.uuid4().hex
+            job = self.store.claim_next(token)
+            if job is None:
+                return
+            try:
+                task = self._task(job, token)
+            except Exception as error:  # the card vanished from the registry, or the job's files did
+                self.store.finish(job.id, token, JobState.failed, error_kind="ServerError",
+                                  error=self.folders.scrub(f"cannot start the job: {error}"))
+                self.on_change(job.id)
+                continue
+            self.pool.assign(slot, job.id, token, task)
+            self.on_change(job.id)
+
+    def _task(self, job: Job, token: str) -> dict[str, Any]:
+        card, card_dir = self.cards(job.model)
+        return {
+            "token": token,
+            "card": card.model_dump_json(),
+            "card_dir": str(card_dir) if card_dir else None,
+            "inputs": {name: str(self.folders.input_path(job, name)) for name in job.inputs},
+            "outputs": {name: str(self.folders.output_path(job, name)) for name in job.outputs},
+            "parameters": job.parameters,
+        }
+
+    def _handle(self, slot: WorkerSlot, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            slot.pid = message[1]
+            return
+        token = message[1]
+        if token != slot.token or slot.job_id is None:
+            return  # an event of an attempt that no longer counts
+        job_id = slot.job_id
+        if kind == "progress":
+            self._progress(job_id, token, *message[2:])
+        elif kind == "succeeded":
+            self._finish(job_id, token, JobState.succeeded, timings=message[2])
+            self.pool.release(slot)
+        elif kind == "failed":
+            self._finish(job_id, token, JobState.failed, error_kind=message[2], error=message[3])
+            self.pool.release(slot)
+
+    def _progress(self, job_id: str, token: str, task: str, done: int, total: int) -> None:
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        fraction = overall_progress(job.progress, task, done, total)
+        message = progress_message(task, done, total)
+        if self.store.update_progress(job_id, token, progress=fraction, message=message, task=task, done=done,
+                                      total=total):
+            self.on_change(job_id)
+
+    def _finish(
+        self,
+        job_id: str,
+        token: str,
+        state: JobState,
+        *,
+        timings: dict[str, float] | None = None,
+        error_kind: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        now = time.time()
+        spans = {"queued_s": (job.started or now) - job.created, "run_s": now - (job.started or now),
+                 "total_s": now - job.created}
+        all_timings = {**(timings or {}), **{name: round(value, 4) for name, value in spans.items()}}
+        message = self.folders.scrub(error) if error else None
+        if self.store.finish(job_id, token, state, error_kind=error_kind, error=message, timings=all_timings):
+            self.on_change(job_id)
+
+    def _lost(self, slot: WorkerSlot, code: int | None) -> None:
+        if slot.job_id and slot.token:
+            reason = f"the worker process stopped unexpectedly (exit code {code})"
+            if self.store.fail_running(slot.job_id, slot.token, reason):
+                self.on_change(slot.job_id)
+        self.pool.release(slot)
+
+    def _stop_pool(self) -> None:
+        for slot in self.pool.busy():
+            if slot.job_id and slot.token and self.store.requeue(
+                slot.job_id, slot.token, "interrupted by a server shutdown; it runs again at the next start",
+                count_attempt=False,
+            ):
+                self.on_change(slot.job_id)
+        self.pool.stop()

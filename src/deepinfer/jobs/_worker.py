@@ -1,0 +1,134 @@
+"""The worker process: runs one job at a time through :func:`deepinfer._run.run_model`, keeping every card's
+loaded networks between jobs (models stay warm).
+
+It talks to the server over its own duplex pipe (no queue shared with other workers, so killing one worker to
+cancel its job cannot leave a lock held): the server sends a task dict (or None: stop), the worker sends
+``("ready", pid)``, ``("progress", token, task, done, total)``, ``("succeeded", token, timings)`` and
+``("failed", token, kind, message)``. A worker dies with the server (Linux parent-death signal) and otherwise
+notices a vanished server within a second between jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+_PROGRESS_INTERVAL_S = 0.25
+
+
+def worker_main(conn: Connection, threads: int | None, parent_pid: int) -> None:
+    """Entry point of a worker process (spawned)."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server stops us
+    worker = _Worker(conn, threads)
+    conn.send(("ready", os.getpid()))
+    while True:
+        if not conn.poll(1.0):
+            if os.getppid() != parent_pid:
+                return
+            continue
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        worker.run(task)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the server died before the signal was armed
+        os._exit(0)
+
+
+class _Worker:
+    """Cards and their loaded networks, kept between jobs; one job at a time."""
+
+    def __init__(self, conn: Connection, threads: int | None) -> None:
+        import deepinfer._run  # noqa: F401  (import the runtime stack now, not in the first job)
+        from deepinfer.store import ArtifactStore
+
+        self.conn = conn
+        self.threads = threads
+        self.store = ArtifactStore()
+        self.loaded: dict[str, tuple[Any, Any]] = {}
+        self.report: Callable[[str, int, int], None] = lambda task, done, total: None
+
+    def run(self, task: dict[str, Any]) -> None:
+        from deepinfer._exceptions import DeepInferError
+        from deepinfer._run import run_model
+
+        token = task["token"]
+        self.report = _Throttled(lambda *event: self.conn.send(("progress", token, *event)))
+        started = time.perf_counter()
+        try:
+            card, networks = self._loaded(task["card"], task["card_dir"])
+            result = run_model(
+                card,
+                {name: Path(path) for name, path in task["inputs"].items()},
+                {name: Path(path) for name, path in task["outputs"].items()},
+                task["parameters"],
+                store=self.store,
+                card_dir=Path(task["card_dir"]) if task["card_dir"] else None,
+                threads=self.threads,
+                progress=self._progress,
+                networks=networks,
+            )
+        except DeepInferError as error:
+            self.conn.send(("failed", token, type(error).__name__, str(error)))
+            return
+        except Exception as error:  # a bug or a library failure: the server log gets the traceback
+            traceback.print_exc(file=sys.stderr)
+            self.conn.send(("failed", token, "InternalError", f"internal error ({type(error).__name__})"))
+            return
+        timings = {**result.timings, "worker_s": time.perf_counter() - started}
+        self.conn.send(("succeeded", token, {name: round(value, 4) for name, value in timings.items()}))
+
+    def _progress(self, task: str, done: int, total: int) -> None:
+        self.report(task, done, total)
+
+    def _loaded(self, card_json: str, card_dir: str | None) -> tuple[Any, Any]:
+        """The card and its network cache; the same card from the same folder reuses its loaded networks."""
+        from deepinfer._run import fetch_artifact
+        from deepinfer.card._model import ModelCard
+        from deepinfer.runners import NetworkCache
+
+        key = f"{card_dir}\n{card_json}"
+        if key not in self.loaded:
+            card = ModelCard.model_validate_json(card_json)
+            folder = Path(card_dir) if card_dir else None
+            networks = NetworkCache(
+                card.runtime.type,
+                lambda name: fetch_artifact(self.store, card, name, folder, self._progress),
+                self.threads,
+            )
+            self.loaded[key] = (card, networks)
+        return self.loaded[key]
+
+
+class _Throttled:
+    """Forwards progress events: every change of task and the last one of each task, others at most every 0.25 s."""
+
+    def __init__(self, send: Callable[[str, int, int], None]) -> None:
+        self.send = send
+        self.task = ""
+        self.last = 0.0
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if task != self.task or done >= total or now - self.last >= _PROGRESS_INTERVAL_S:
+            self.task, self.last = task, now
+            self.send(task, done, total)

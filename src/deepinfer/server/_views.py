@@ -1,0 +1,119 @@
+"""Jobs as the API shows them, and jobs built from an upload (the card says what is valid)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from deepinfer._exceptions import UsageError
+from deepinfer._run import provenance_path, volume_outputs
+from deepinfer.card._model import ModelCard
+from deepinfer.card._params import resolve_parameters
+from deepinfer.cli._render import card_summary
+from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
+from deepinfer.server._errors import ApiError
+from deepinfer.server._uploads import Upload
+
+FILE_INPUT_TYPES = {"volume", "labelmap"}
+KNOWN_FIELDS = {"model", "parameters", "output_format"}
+
+
+def model_summary(card: ModelCard) -> dict[str, Any]:
+    """A row of the model list: the CLI's summary plus reported metrics."""
+    return {
+        **card_summary(card),
+        "ref": card.ref,
+        "description": card.description,
+        "metrics": [metric.model_dump(mode="json", exclude_none=True) for metric in card.metrics],
+    }
+
+
+def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
+    """The public record of a job (``folders`` given: with the provenance of a finished run)."""
+    view: dict[str, Any] = {
+        "id": job.id,
+        "model": job.model,
+        "state": job.state.value,
+        "progress": round(job.progress, 4),
+        "message": job.message,
+        "task": {"name": job.task, "done": job.done, "total": job.total} if job.task else None,
+        "parameters": job.parameters,
+        "inputs": {name: {"filename": item.filename, "bytes": item.bytes} for name, item in job.inputs.items()},
+        "output_format": job.output_format,
+        "outputs": {},
+        "error": {"kind": job.error_kind, "message": job.error} if job.error else None,
+        "created": _iso(job.created),
+        "started": _iso(job.started),
+        "finished": _iso(job.finished),
+        "attempts": job.attempts,
+        "timings": job.timings,
+    }
+    if job.state is JobState.succeeded:
+        view["outputs"] = {name: f"/api/jobs/{job.id}/outputs/{name}" for name in job.outputs}
+        if folders is not None:
+            view["provenance"] = _provenance(job, folders)
+    return view
+
+
+def _iso(stamp: float | None) -> str | None:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds") if stamp else None
+
+
+def _provenance(job: Job, folders: JobFolders) -> dict[str, Any] | None:
+    """The run's provenance record (as in the sidecar of every output, less the ``output`` entry)."""
+    for name in job.outputs:
+        try:
+            record: dict[str, Any] = json.loads(provenance_path(folders.output_path(job, name)).read_text("utf-8"))
+        except (OSError, KeyError, ValueError):
+            continue
+        record.pop("output", None)
+        return record
+    return None
+
+
+def build_job(job_id: str, card: ModelCard, upload: Upload) -> Job:
+    """A queued job from an upload, checked against ``card``: file fields are its image inputs, ``parameters``
+    (JSON) its parameters, ``output_format`` one of the single-file formats."""
+    unknown = sorted(set(upload.fields) - KNOWN_FIELDS)
+    if unknown:
+        known = ", ".join(sorted(KNOWN_FIELDS))
+        raise ApiError(422, f"unknown form field(s) {', '.join(unknown)}; the fields are {known} and the inputs")
+    output_format = upload.fields.get("output_format", ".nii.gz")
+    if output_format not in UPLOAD_SUFFIXES:
+        raise ApiError(422, f"output_format must be one of {', '.join(UPLOAD_SUFFIXES)}")
+    try:
+        values = resolve_parameters(card, _parameters(upload.fields.get("parameters", "")))
+    except UsageError as error:
+        raise ApiError(422, str(error)) from None
+    inputs = _inputs(card, upload)
+    outputs = {name: f"{name}{output_format}" for name in volume_outputs(card)}
+    return Job(job_id, card.ref, values, inputs, outputs, output_format, created=time.time())
+
+
+def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:
+    accepted = [m.name for m in card.inputs if m.type in FILE_INPUT_TYPES]
+    unexpected = sorted(set(upload.files) - set(accepted))
+    if unexpected:
+        names = ", ".join(accepted)
+        raise ApiError(422, f"{card.id} has no image input {', '.join(unexpected)}; its inputs are {names}")
+    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in upload.files]
+    if missing:
+        raise ApiError(422, f"{card.id} needs the input(s) {', '.join(missing)} (a file field each)")
+    empty = [name for name, item in upload.files.items() if item.bytes == 0]
+    if empty:
+        raise ApiError(422, f"the input file(s) {', '.join(empty)} are empty")
+    return {name: InputFile(item.file, item.filename, item.bytes) for name, item in upload.files.items()}
+
+
+def _parameters(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}") from None
+    if not isinstance(given, dict):
+        raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}")
+    return given

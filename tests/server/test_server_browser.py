@@ -1,0 +1,106 @@
+"""The web UI in real headless Chromium (Debian's, driven by Playwright): token, model list, the form generated
+from the card, upload, live progress, and the NiiVue viewer showing the result in the card's label colour.
+
+The screenshots are kept under artifacts/server/ (gitignored) for CI to collect."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from server_helpers import TOKEN, ServerProcess, write_crops
+
+from realparts import require
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "server"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> Iterator[ServerProcess]:
+    from deepinfer.server._web import NIIVUE
+
+    require(NIIVUE.is_file(), "NiiVue is installed by scripts/setup (npm ci in src/deepinfer/server/web)")
+    process = ServerProcess(tmp_path_factory.mktemp("server-ui") / "data", shared_home, workers=1).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Chromium with a fresh temporary profile (Playwright makes one per launch)."""
+    require(CHROMIUM.is_file(), "headless Chromium at /usr/bin/chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright Python package (pip install playwright; never 'playwright install')")
+        raise
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def label_pixels(png: bytes, colour: str, tolerance: int = 12) -> int:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels - target).max(axis=2) <= tolerance).sum())
+
+
+def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object, colin27: Path,
+                                         tmp_path: Path) -> None:
+    from deepinfer.registry import default_registry
+
+    card = default_registry().get("prostate-taps")
+    colour = next(o for o in card.outputs if o.type == "labelmap").labels[0].color  # type: ignore[union-attr]
+    volume, threshold = write_crops(colin27, tmp_path)["A"]
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
+
+    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)  # the server has a token: the page asks
+    page.fill("#token", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    assert "TAPS prostate gland segmentation" in page.inner_text("#model-table")
+
+    page.click("button[data-model=prostate-taps]")
+    assert page.get_attribute("#input-T2", "type") == "file"
+    for parameter in card.parameters:  # the form comes from the card, as the CLI's options do
+        control = f"#param-{parameter.name}"
+        assert float(page.input_value(control)) == parameter.default, parameter.name
+        assert float(page.get_attribute(control, "min") or "nan") == parameter.minimum  # type: ignore[union-attr]
+        assert float(page.get_attribute(control, "max") or "nan") == parameter.maximum  # type: ignore[union-attr]
+
+    page.set_input_files("#input-T2", str(volume))
+    page.fill("#param-threshold", str(threshold))
+    page.click("#submit")
+    page.wait_for_selector("body[data-state=succeeded]", timeout=300_000)
+    assert page.eval_on_selector("#upload-progress", "e => e.value") == 1
+    assert page.eval_on_selector("#job-progress", "e => e.value") == 1
+    page.wait_for_selector("body[data-viewer=overlay]", timeout=60_000)
+    assert "prostate" in page.inner_text("#legend")
+    assert page.locator("#downloads button").count() == 2
+
+    page.fill("#opacity", "1")
+    page.dispatch_event("#opacity", "input")
+    page.wait_for_timeout(1500)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    canvas = page.locator("#viewer").screenshot(path=str(ARTIFACTS / "web-ui-viewer.png"))
+    page.screenshot(path=str(ARTIFACTS / "web-ui.png"), full_page=True)
+    assert label_pixels(canvas, colour) >= 50, "the viewer does not show the overlay in the card's colour"
+
+    page.evaluate("DeepinferViewer.renderScores(document.getElementById('scores'), {benign: 0.2, malignant: 0.8})")
+    widths = page.eval_on_selector_all("#scores rect", "bars => bars.map(b => Number(b.getAttribute('width')))")
+    assert len(widths) == 2 and widths[1] > widths[0]
+    assert errors == []
