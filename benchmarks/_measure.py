@@ -28,7 +28,7 @@ def measure(label: str, code: str, env: dict[str, str] | None = None) -> Measure
     (any other keys of that line are kept in ``details``)."""
     start = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, env={**os.environ, **(env or {})}, encoding="utf-8"
     )
     assert child.stdout is not None
     output = child.stdout.read()

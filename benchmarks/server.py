@@ -60,7 +60,7 @@ class Row:
 
 def deepinfer(*argv: str, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "deepinfer", *argv], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "deepinfer", *argv], env=env, capture_output=True, encoding="utf-8")
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"deepinfer {' '.join(argv[:2])} failed ({done.returncode}):\n{done.stderr}")
@@ -98,14 +98,36 @@ class Modes:
 
     def server_cli(self) -> Row:
         out = self.target("thin")
-        total = deepinfer("run", "prostate-taps", "-i", str(self.volume), "-o", str(out / "seg.nii.gz"),
-                          "--server", self.server.url, "--progress", "none", env=self.env)
+        total = deepinfer(
+            "run",
+            "prostate-taps",
+            "-i",
+            str(self.volume),
+            "-o",
+            str(out / "seg.nii.gz"),
+            "--server",
+            self.server.url,
+            "--progress",
+            "none",
+            env=self.env,
+        )
         return Row("server (thin CLI)", total, timings(out / "seg.provenance.json")["pipeline_s"])
 
     def cold_cli(self) -> Row:
         out = self.target("cli")
-        total = deepinfer("run", "prostate-taps", "-i", str(self.volume), "-o", str(out / "seg.nii.gz"),
-                          "--threads", str(self.threads), "--progress", "none", env=self.env)
+        total = deepinfer(
+            "run",
+            "prostate-taps",
+            "-i",
+            str(self.volume),
+            "-o",
+            str(out / "seg.nii.gz"),
+            "--threads",
+            str(self.threads),
+            "--progress",
+            "none",
+            env=self.env,
+        )
         return Row("cold CLI", total, timings(out / "seg.provenance.json")["pipeline_s"])
 
     def container(self) -> Row:
@@ -116,10 +138,27 @@ class Modes:
         (job / "out").mkdir()
         shutil.copyfile(self.volume, job / "in" / "T2.nii.gz")
         subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", f"{job}:/data", self.image, "run", "--progress",
-             "none", "--input", "T2=/data/in/T2.nii.gz", "--output", "ProstateMask=/data/out/ProstateMask.nii.gz",
-             "--output", "ProstateProbability=/data/out/ProstateProbability.nii.gz"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                f"{job}:/data",
+                self.image,
+                "run",
+                "--progress",
+                "none",
+                "--input",
+                "T2=/data/in/T2.nii.gz",
+                "--output",
+                "ProstateMask=/data/out/ProstateMask.nii.gz",
+                "--output",
+                "ProstateProbability=/data/out/ProstateProbability.nii.gz",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         total = time.perf_counter() - start
         return Row("container per request", total, timings(job / "out" / "ProstateMask.provenance.json")["pipeline_s"])
@@ -131,8 +170,22 @@ def container_image(card: Path | None, folder: Path) -> str | None:
         return None
     if card is None:
         card = folder / "prostate-taps.container.json"
-        subprocess.run([sys.executable, "-m", "deepinfer", "package", "build", "prostate-taps", "--base-image",
-                        "deepinfer-base:bookworm", "-o", str(card)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "deepinfer",
+                "package",
+                "build",
+                "prostate-taps",
+                "--base-image",
+                "deepinfer-base:bookworm",
+                "-o",
+                str(card),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     image: str = json.loads(card.read_text())["runtime"]["image"]
     return image
 
@@ -146,9 +199,11 @@ def report(rows: list[Row], first_request_s: float) -> None:
         mine = [row for row in rows if row.mode == mode]
         overheads = [row.overhead_s for row in mine]
         summary[mode] = statistics.median(overheads)
-        print(f"| {mode} | {len(mine)} | {statistics.median(r.total_s for r in mine):.2f} | "
-              f"{statistics.median(r.compute_s for r in mine):.2f} | {summary[mode]:.2f} | "
-              f"{min(overheads):.2f}–{max(overheads):.2f} |")
+        print(
+            f"| {mode} | {len(mine)} | {statistics.median(r.total_s for r in mine):.2f} | "
+            f"{statistics.median(r.compute_s for r in mine):.2f} | {summary[mode]:.2f} | "
+            f"{min(overheads):.2f}–{max(overheads):.2f} |"
+        )
     print(f"\nfirst request after the server started (its worker loads the network): {first_request_s:.2f} s")
     for mode in modes:
         print(f"overhead of {mode}: " + ", ".join(f"{r.overhead_s:.2f}" for r in rows if r.mode == mode))

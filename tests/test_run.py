@@ -21,7 +21,7 @@ def deepinfer(*argv: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*DEEPINFER, *argv, "--progress", "none"] if argv[0] == "run" else [*DEEPINFER, *argv],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         env=env,
         check=False,
         timeout=600,
@@ -71,9 +71,7 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     return labels == (np.argmax(sizes) + 1)
 
 
-def test_threshold_option_and_provenance_sidecar(
-    small_mr: sitk.Image, tmp_path: Path, shared_home: Path
-) -> None:
+def test_threshold_option_and_provenance_sidecar(small_mr: sitk.Image, tmp_path: Path, shared_home: Path) -> None:
     source = tmp_path / "t2.nii.gz"
     sitk.WriteImage(small_mr, str(source))
     low = deepinfer(
@@ -163,9 +161,7 @@ def test_bad_input_exits_3_naming_the_file_and_writes_nothing(
         make(source, small_mr)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    result = deepinfer(
-        "run", "prostate-taps", "-i", str(source), "-o", str(out_dir / "seg.nii.gz"), home=shared_home
-    )
+    result = deepinfer("run", "prostate-taps", "-i", str(source), "-o", str(out_dir / "seg.nii.gz"), home=shared_home)
     assert result.returncode == 3, result.stderr
     assert name in result.stderr
     assert reason.lower() in result.stderr.lower()
@@ -183,9 +179,7 @@ def test_wrong_sha256_never_runs_and_caches_nothing(small_mr: sitk.Image, tmp_pa
     source = tmp_path / "t2.nii.gz"
     sitk.WriteImage(small_mr, str(source))
     home = tmp_path / "home"
-    result = deepinfer(
-        "run", str(card_path), "-i", str(source), "-o", str(tmp_path / "seg.nii.gz"), home=home
-    )
+    result = deepinfer("run", str(card_path), "-i", str(source), "-o", str(tmp_path / "seg.nii.gz"), home=home)
     assert result.returncode == 4, result.stderr
     assert "1e39be9d19f6f71810cb0931a7fe895441cfd318d6002730c918ee99b9d79b91" in result.stderr
     assert "0" * 64 in result.stderr

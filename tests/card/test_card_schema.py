@@ -41,7 +41,7 @@ def test_the_module_prints_the_schema() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "deepinfer.card._schema"],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         check=True,
         timeout=60,
     )

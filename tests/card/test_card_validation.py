@@ -90,13 +90,24 @@ INVALID: list[tuple[str, Callable[[Card], None], str, str]] = [
         "$.parameters[0].choices[1]",
         "match pattern",
     ),
-    ("image-tag-only", _set("runtime", "image", value="deepinfer/x:latest"), "$.runtime.image", "pattern"),
-    ("image-no-digest", _set("runtime", "image", value="deepinfer/prostate"), "$.runtime.image", "pattern"),
+    (
+        "image-tag-only",
+        _set("runtime", "image", value="deepinfer/x:latest"),
+        "$.runtime.image",
+        "must be pinned by digest",
+    ),
+    ("image-no-digest", _set("runtime", "image", value="deepinfer/prostate"), "$.runtime.image", "pinned by digest"),
     (
         "image-with-option",
         _set("runtime", "image", value="--privileged deepinfer/x@sha256:" + "a" * 64),
         "$.runtime.image",
-        "pattern",
+        "pinned by digest",
+    ),
+    (
+        "args-unknown-member",
+        _set("runtime", "args", value=["--in", "{inputs.Nope}"]),
+        "$",
+        "{inputs.Nope} names no member of inputs",
     ),
     ("data-path-parent", _set("runtime", "data_path", value="/data/../.."), "$.runtime.data_path", "'..'"),
     ("model-name-shell", _set("runtime", "model_name", value="x;id"), "$.runtime.model_name", "pattern"),
@@ -113,9 +124,7 @@ INVALID: list[tuple[str, Callable[[Card], None], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("change", "path", "fragment"), [i[1:] for i in INVALID], ids=[i[0] for i in INVALID]
-)
+@pytest.mark.parametrize(("change", "path", "fragment"), [i[1:] for i in INVALID], ids=[i[0] for i in INVALID])
 def test_a_problem_is_reported_at_its_path(
     card: Card, change: Callable[[Card], None], path: str, fragment: str
 ) -> None:

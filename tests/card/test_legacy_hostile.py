@@ -173,9 +173,7 @@ HOSTILE: list[tuple[str, Change, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("change", "path", "fragment"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
-)
+@pytest.mark.parametrize(("change", "path", "fragment"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
 def test_a_hostile_value_is_refused_at_its_path(
     legacy_document: LegacyDocument, change: Change, path: str, fragment: str
 ) -> None:
@@ -194,9 +192,7 @@ def test_uint8_default_out_of_range_is_refused(legacy_document: LegacyDocument) 
 
     problems = problems_of(document)
 
-    assert [(p.path, p.message) for p in problems] == [
-        ("$.members[2]", "default 300 is above the maximum 255.0")
-    ]
+    assert [(p.path, p.message) for p in problems] == [("$.members[2]", "default 300 is above the maximum 255.0")]
 
 
 def test_every_problem_is_collected(legacy_document: LegacyDocument) -> None:

@@ -181,9 +181,7 @@ FACTS: list[tuple[str, Callable[[ModelCard], Any], Any]] = [
     (
         "ProstateNeedleFinder.json",
         lambda c: c.outputs[1],
-        PointListMember(
-            name="OutputFiducialList", description="Output fiducial for storing the predicted needle tip."
-        ),
+        PointListMember(name="OutputFiducialList", description="Output fiducial for storing the predicted needle tip."),
     ),
     ("ExampleThreshold.json", lambda c: (c.description, c.website, c.citation), ("", None, None)),
     ("ExampleThreshold.json", lambda c: c.training_data, None),
@@ -192,12 +190,8 @@ FACTS: list[tuple[str, Callable[[ModelCard], Any], Any]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "fact", "expected"), FACTS, ids=[f"{f[0]}-{i}" for i, f in enumerate(FACTS)]
-)
-def test_imported_facts(
-    legacy_registry: Path, name: str, fact: Callable[[ModelCard], Any], expected: Any
-) -> None:
+@pytest.mark.parametrize(("name", "fact", "expected"), FACTS, ids=[f"{f[0]}-{i}" for i, f in enumerate(FACTS)])
+def test_imported_facts(legacy_registry: Path, name: str, fact: Callable[[ModelCard], Any], expected: Any) -> None:
     card, _ = load_legacy(legacy_registry / name)
 
     assert fact(card) == expected

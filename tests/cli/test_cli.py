@@ -67,7 +67,7 @@ def test_unknown_model_is_a_usage_error_with_a_suggestion(capsys: pytest.Capture
 
 def test_run_help_shows_the_models_own_parameters() -> None:
     result = subprocess.run(
-        [*DEEPINFER, "run", "prostate-taps", "--help"], capture_output=True, text=True, check=False
+        [*DEEPINFER, "run", "prostate-taps", "--help"], capture_output=True, encoding="utf-8", check=False
     )
     assert result.returncode == 0, result.stderr
     assert "--threshold" in result.stdout
@@ -94,9 +94,7 @@ def test_run_rejects_a_parameter_out_of_range(
     assert not list(tmp_path.iterdir())
 
 
-def test_card_validate_lists_every_problem_with_its_path(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_card_validate_lists_every_problem_with_its_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     card = json.loads(Path(_embedded("prostate-taps")).read_text())
     card["version"] = "one"
     card["outputs"][1]["labels"][0]["color"] = "red"

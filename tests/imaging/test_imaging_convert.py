@@ -31,7 +31,7 @@ def test_public_names_are_pinned() -> None:
 
 def test_importing_deepinfer_does_not_import_simpleitk() -> None:
     code = "import sys, deepinfer, deepinfer.imaging; print('SimpleITK' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True)
     assert result.stdout.strip() == "False"
 
 

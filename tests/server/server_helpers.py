@@ -38,8 +38,9 @@ def free_port() -> int:
 class ServerProcess:
     """``deepinfer serve`` in its own session; stopped by its pid only."""
 
-    def __init__(self, data_dir: Path, home: Path, *, token: str | None = TOKEN, workers: int = 1,
-                 extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self, data_dir: Path, home: Path, *, token: str | None = TOKEN, workers: int = 1, extra: Sequence[str] = ()
+    ) -> None:
         self.data_dir, self.home, self.token = data_dir, home, token
         self.workers, self.extra = workers, list(extra)
         self.port = free_port()
@@ -51,15 +52,27 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
-        argv = [sys.executable, "-m", "deepinfer", "serve", "--port", str(self.port), "--data-dir",
-                str(self.data_dir), "--workers", str(self.workers), "--threads", "1", *self.extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "deepinfer",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+            "--threads",
+            "1",
+            *self.extra,
+        ]
         env = {**os.environ, "DEEPINFER_HOME": str(self.home)}
         env.pop("DEEPINFER_TOKEN", None)
         if self.token:
             env["DEEPINFER_TOKEN"] = self.token
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(timeout)
         return self
 
@@ -159,8 +172,15 @@ def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[
     registry = default_registry()
     card = registry.get("prostate-taps")
     plan = plan_outputs(card, folder / f"reference-{volume.name}")
-    run_model(card, {"T2": volume}, plan, {"threshold": threshold}, store=ArtifactStore(home),
-              card_dir=registry.card_dir(card), threads=1)
+    run_model(
+        card,
+        {"T2": volume},
+        plan,
+        {"threshold": threshold},
+        store=ArtifactStore(home),
+        card_dir=registry.card_dir(card),
+        threads=1,
+    )
     return {name: sitk.GetArrayFromImage(sitk.ReadImage(str(path))) for name, path in plan.items()}
 
 

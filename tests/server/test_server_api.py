@@ -55,8 +55,14 @@ def deepinfer(*argv: str, home: Path, token: str | None = None) -> subprocess.Co
     env.pop("DEEPINFER_SERVER", None)
     if token:
         env["DEEPINFER_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "deepinfer", *argv], capture_output=True, text=True, env=env,
-                          check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "deepinfer", *argv],
+        capture_output=True,
+        encoding="utf-8",
+        env=env,
+        check=False,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +70,21 @@ def local_outputs(crop: tuple[Path, float], tmp_path_factory: pytest.TempPathFac
     """The same run done locally by the CLI (one thread, like the server's workers)."""
     volume, threshold = crop
     folder = tmp_path_factory.mktemp("local")
-    result = deepinfer("run", "prostate-taps", "-i", str(volume), "-o", str(folder / "seg.nii.gz"), "--threshold",
-                       str(threshold), "--threads", "1", "--progress", "none", home=shared_home)
+    result = deepinfer(
+        "run",
+        "prostate-taps",
+        "-i",
+        str(volume),
+        "-o",
+        str(folder / "seg.nii.gz"),
+        "--threshold",
+        str(threshold),
+        "--threads",
+        "1",
+        "--progress",
+        "none",
+        home=shared_home,
+    )
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -102,9 +121,14 @@ def test_openapi_documents_every_route_and_none_takes_a_path_command_or_image(se
     spec = httpx.get(server.url + "/openapi.json", timeout=10).json()
     documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
     assert {
-        ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"), ("GET", "/api/models"),
-        ("GET", "/api/models/{model}"), ("POST", "/api/jobs"), ("GET", "/api/jobs/{job_id}"),
-        ("GET", "/api/jobs/{job_id}/events"), ("GET", "/api/jobs/{job_id}/outputs/{name}"),
+        ("GET", "/v2/health/live"),
+        ("GET", "/v2/health/ready"),
+        ("GET", "/api/models"),
+        ("GET", "/api/models/{model}"),
+        ("POST", "/api/jobs"),
+        ("GET", "/api/jobs/{job_id}"),
+        ("GET", "/api/jobs/{job_id}/events"),
+        ("GET", "/api/jobs/{job_id}/outputs/{name}"),
         ("DELETE", "/api/jobs/{job_id}"),
     } <= documented
     names = {p["name"] for item in spec["paths"].values() for op in item.values() for p in op.get("parameters", [])}
@@ -145,7 +169,9 @@ def finished_job(http: httpx.Client, crop: tuple[Path, float]) -> tuple[dict[str
 
 
 def test_a_job_reports_progress_and_matches_a_local_run(
-    finished_job: tuple[dict[str, Any], list[dict[str, Any]]], http: httpx.Client, local_outputs: Path,
+    finished_job: tuple[dict[str, Any], list[dict[str, Any]]],
+    http: httpx.Client,
+    local_outputs: Path,
     tmp_path: Path,
 ) -> None:
     final, events = finished_job
@@ -195,8 +221,11 @@ def test_a_failed_job_names_its_file_but_no_server_path(
     bogus = tmp_path / "broken.nii.gz"
     bogus.write_bytes(b"this is not an image" * 100)
     with bogus.open("rb") as handle:
-        created = http.post("/api/jobs", data={"model": "prostate-taps"},
-                            files={"T2": ("../../../evil/../broken.nii.gz", handle, "application/octet-stream")})
+        created = http.post(
+            "/api/jobs",
+            data={"model": "prostate-taps"},
+            files={"T2": ("../../../evil/../broken.nii.gz", handle, "application/octet-stream")},
+        )
     assert created.status_code == 201, created.text
     final = wait_for(http, created.json()["id"])
     assert final["state"] == "failed" and final["error"]["kind"] == "InputError"
@@ -211,15 +240,32 @@ def test_thin_client_writes_the_same_files_as_a_local_run(
 ) -> None:
     volume, threshold = crop
     target = tmp_path / "seg.nii.gz"
-    result = deepinfer("run", "prostate-taps", "-i", str(volume), "-o", str(target), "--threshold", str(threshold),
-                       "--server", server.url, "--progress", "json", home=shared_home, token=TOKEN)
+    result = deepinfer(
+        "run",
+        "prostate-taps",
+        "-i",
+        str(volume),
+        "-o",
+        str(target),
+        "--threshold",
+        str(threshold),
+        "--server",
+        server.url,
+        "--progress",
+        "json",
+        home=shared_home,
+        token=TOKEN,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in local_outputs.iterdir())
     for path in local_outputs.glob("*.nii.gz"):
         assert np.array_equal(array(tmp_path / path.name), array(path)), path.name
         remote, local = sitk.ReadImage(str(tmp_path / path.name)), sitk.ReadImage(str(path))
         assert (remote.GetOrigin(), remote.GetSpacing(), remote.GetDirection()) == (
-            local.GetOrigin(), local.GetSpacing(), local.GetDirection())
+            local.GetOrigin(),
+            local.GetSpacing(),
+            local.GetDirection(),
+        )
     remote_record = json.loads((tmp_path / "seg.provenance.json").read_text())
     local_record = json.loads((local_outputs / "seg.provenance.json").read_text())
     assert set(local_record) <= set(remote_record)
@@ -233,8 +279,18 @@ def test_global_server_option_browses_the_servers_models(server: ServerProcess, 
     listed = deepinfer("--server", server.url, "models", "list", "--json", home=shared_home, token=TOKEN)
     assert listed.returncode == 0, listed.stderr
     assert "prostate-taps" in {m["id"] for m in json.loads(listed.stdout)}
-    missing = deepinfer("--server", server.url, "run", "no-such-model", "-i", "x.nii.gz", "-o", "y.nii.gz",
-                        home=shared_home, token=TOKEN)
+    missing = deepinfer(
+        "--server",
+        server.url,
+        "run",
+        "no-such-model",
+        "-i",
+        "x.nii.gz",
+        "-o",
+        "y.nii.gz",
+        home=shared_home,
+        token=TOKEN,
+    )
     assert missing.returncode == 2 and "no-such-model" in missing.stderr
     refused = deepinfer("--server", server.url, "models", "list", home=shared_home, token="wrong")
     assert refused.returncode == 1 and "token" in refused.stderr

@@ -18,8 +18,14 @@ from realparts import require
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "server"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 
 
@@ -52,12 +58,11 @@ def label_pixels(png: bytes, colour: str, tolerance: int = 12) -> int:
     from PIL import Image
 
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels - target).max(axis=2) <= tolerance).sum())
 
 
-def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object, colin27: Path,
-                                         tmp_path: Path) -> None:
+def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object, colin27: Path, tmp_path: Path) -> None:
     from deepinfer.registry import default_registry
 
     card = default_registry().get("prostate-taps")

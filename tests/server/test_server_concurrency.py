@@ -24,8 +24,9 @@ def crops(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def references(crops: dict[str, tuple[Path, float]], tmp_path_factory: pytest.TempPathFactory,
-               shared_home: Path) -> dict[str, dict[str, np.ndarray]]:
+def references(
+    crops: dict[str, tuple[Path, float]], tmp_path_factory: pytest.TempPathFactory, shared_home: Path
+) -> dict[str, dict[str, np.ndarray]]:
     folder = tmp_path_factory.mktemp("reference")
     return {name: local_run(path, threshold, folder, shared_home) for name, (path, threshold) in crops.items()}
 
@@ -37,8 +38,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> Itera
     process.stop()
 
 
-def run_one(server: ServerProcess, index: int, crop: str, volume: Path, threshold: float,
-            folder: Path) -> dict[str, Any]:
+def run_one(
+    server: ServerProcess, index: int, crop: str, volume: Path, threshold: float, folder: Path
+) -> dict[str, Any]:
     """Submit, follow the events, download every output: what a thin client does."""
     with ServerClient(server.url, TOKEN) as client:
         job_id = client.submit("prostate-taps", {"T2": volume}, {"threshold": threshold})
@@ -53,7 +55,9 @@ def run_one(server: ServerProcess, index: int, crop: str, volume: Path, threshol
 
 
 def test_twenty_concurrent_jobs_all_complete_with_the_local_outputs(
-    server: ServerProcess, crops: dict[str, tuple[Path, float]], references: dict[str, dict[str, np.ndarray]],
+    server: ServerProcess,
+    crops: dict[str, tuple[Path, float]],
+    references: dict[str, dict[str, np.ndarray]],
     tmp_path: Path,
 ) -> None:
     import SimpleITK as sitk

@@ -18,8 +18,9 @@ from server_helpers import ServerProcess, free_port, submit, wait_for, write_cro
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("server-limits")
-    process = ServerProcess(folder / "data", shared_home, workers=1,
-                            extra=["--max-queue", "2", "--max-upload-mb", "1"]).start()
+    process = ServerProcess(
+        folder / "data", shared_home, workers=1, extra=["--max-queue", "2", "--max-upload-mb", "1"]
+    ).start()
     yield process
     process.stop()
 
@@ -39,8 +40,9 @@ def leftovers(server: ServerProcess) -> list[Path]:
     return [p for p in (server.data_dir / "uploads").rglob("*") if p.is_file()]
 
 
-def test_an_upload_over_the_cap_gets_413_and_leaves_nothing(http: httpx.Client, server: ServerProcess,
-                                                            tmp_path: Path) -> None:
+def test_an_upload_over_the_cap_gets_413_and_leaves_nothing(
+    http: httpx.Client, server: ServerProcess, tmp_path: Path
+) -> None:
     big = tmp_path / "big.nii"
     big.write_bytes(os.urandom(3 * 1024 * 1024))
     declared = submit(http, big)  # Content-Length is known: refused before reading the body
@@ -55,8 +57,9 @@ def test_an_upload_over_the_cap_gets_413_and_leaves_nothing(http: httpx.Client, 
             yield os.urandom(64 * 1024)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    streamed = http.post("/api/jobs", content=chunked(),
-                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    streamed = http.post(
+        "/api/jobs", content=chunked(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert streamed.status_code == 413, streamed.text
     assert "larger than" in streamed.json()["error"]["message"]
     assert leftovers(server) == [] and not any((server.data_dir / "jobs").iterdir())
@@ -94,8 +97,24 @@ def test_a_non_loopback_address_needs_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DEEPINFER_TOKEN"}
     for host in ("0.0.0.0", "::", "192.0.2.10"):
         result = subprocess.run(
-            [sys.executable, "-m", "deepinfer", "serve", "--host", host, "--port", str(free_port()), "--data-dir",
-             str(tmp_path)], capture_output=True, text=True, env=env, timeout=60, check=False)
+            [
+                sys.executable,
+                "-m",
+                "deepinfer",
+                "serve",
+                "--host",
+                host,
+                "--port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            encoding="utf-8",
+            env=env,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 2, result.stderr
         assert "refusing to listen" in result.stderr and "token" in result.stderr
 
@@ -103,5 +122,9 @@ def test_a_non_loopback_address_needs_a_token(tmp_path: Path) -> None:
 def test_one_server_per_data_folder(server: ServerProcess) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "deepinfer", "serve", "--port", str(free_port()), "--data-dir", str(server.data_dir)],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2 and "another deepinfer server" in result.stderr

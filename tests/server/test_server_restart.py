@@ -36,9 +36,7 @@ def states(data: Path, ids: list[str]) -> list[tuple[JobState, str, int]]:
         store.close()
 
 
-def test_sigkill_mid_queue_then_restart_runs_every_job(
-    crop: Path, tmp_path: Path, shared_home: Path
-) -> None:
+def test_sigkill_mid_queue_then_restart_runs_every_job(crop: Path, tmp_path: Path, shared_home: Path) -> None:
     data = tmp_path / "data"
     server = ServerProcess(data, shared_home, workers=1).start()
     try:
@@ -64,17 +62,17 @@ def test_sigkill_mid_queue_then_restart_runs_every_job(
             finals = [wait_for(http, job_id, timeout=180) for job_id in ids]
             assert [f["state"] for f in finals] == ["succeeded"] * 3
             assert [f["attempts"] for f in finals] == [2, 1, 1]
-            masks = [read_array(http.get(f["outputs"]["ProstateMask"]).content, tmp_path, f"{i}.nii.gz")
-                     for i, f in enumerate(finals)]
+            masks = [
+                read_array(http.get(f["outputs"]["ProstateMask"]).content, tmp_path, f"{i}.nii.gz")
+                for i, f in enumerate(finals)
+            ]
             assert masks[0].any() and all(np.array_equal(masks[0], mask) for mask in masks[1:])
             assert not any(data.joinpath("uploads").iterdir())
     finally:
         restarted.stop()
 
 
-def test_graceful_shutdown_drains_running_jobs_up_to_its_timeout(
-    crop: Path, tmp_path: Path, shared_home: Path
-) -> None:
+def test_graceful_shutdown_drains_running_jobs_up_to_its_timeout(crop: Path, tmp_path: Path, shared_home: Path) -> None:
     data = tmp_path / "data"
     for drain, expected in (("60", JobState.succeeded), ("0", JobState.queued)):
         server = ServerProcess(data, shared_home, workers=1, extra=["--drain-timeout", drain]).start()

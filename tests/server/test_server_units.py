@@ -24,8 +24,15 @@ from deepinfer.server import ServerSettings, check_settings, is_loopback
 
 
 def job(job_id: str) -> Job:
-    return Job(job_id, "prostate-taps@1.0.0", {"threshold": 0.5}, {"T2": InputFile("T2.nii.gz", "t2.nii.gz", 10)},
-               {"ProstateMask": "ProstateMask.nii.gz"}, ".nii.gz", created=time.time())
+    return Job(
+        job_id,
+        "prostate-taps@1.0.0",
+        {"threshold": 0.5},
+        {"T2": InputFile("T2.nii.gz", "t2.nii.gz", 10)},
+        {"ProstateMask": "ProstateMask.nii.gz"},
+        ".nii.gz",
+        created=time.time(),
+    )
 
 
 @pytest.fixture
@@ -95,9 +102,20 @@ def test_progress_never_goes_back_and_downloads_do_not_count() -> None:
     assert overall_progress(0.5, "inference", 1, 1) == 1.0
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                                ("[::1]", True), ("127.5.0.1", True), ("0.0.0.0", False),
-                                                ("::", False), ("192.0.2.1", False), ("example.org", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.5.0.1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.1", False),
+        ("example.org", False),
+    ],
+)
 def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
@@ -135,11 +153,18 @@ def answer(status: int, message: str = "m", **headers: str) -> ServerClient:
     return ServerClient("http://127.0.0.1:1", "t", transport=transport)
 
 
-@pytest.mark.parametrize(("status", "message", "error"), [
-    (401, "wrong token", ServerError), (404, "no model 'x'", ModelNotFoundError), (404, "no such job", ServerError),
-    (413, "too large", InputError), (415, "type", InputError), (422, "bad threshold", UsageError),
-    (500, "internal", ServerError),
-])
+@pytest.mark.parametrize(
+    ("status", "message", "error"),
+    [
+        (401, "wrong token", ServerError),
+        (404, "no model 'x'", ModelNotFoundError),
+        (404, "no such job", ServerError),
+        (413, "too large", InputError),
+        (415, "type", InputError),
+        (422, "bad threshold", UsageError),
+        (500, "internal", ServerError),
+    ],
+)
 def test_http_answers_become_deepinfer_errors(status: int, message: str, error: type[Exception]) -> None:
     with pytest.raises(error, match=message), answer(status, message) as client:
         client.models()
@@ -155,19 +180,22 @@ def test_an_unreachable_server_is_a_server_error() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with pytest.raises(ServerError, match="cannot reach"), ServerClient(
-        "http://127.0.0.1:1", transport=httpx.MockTransport(refuse)
-    ) as client:
+    with (
+        pytest.raises(ServerError, match="cannot reach"),
+        ServerClient("http://127.0.0.1:1", transport=httpx.MockTransport(refuse)) as client,
+    ):
         client.models()
     with pytest.raises(UsageError):
         ServerClient("ftp://127.0.0.1")
 
 
 def test_failed_jobs_raise_what_a_local_run_would() -> None:
-    assert isinstance(job_error({"id": "j", "state": "failed", "error": {"kind": "InputError", "message": "x"}}),
-                      InputError)
-    assert isinstance(job_error({"id": "j", "state": "failed", "error": {"kind": "IntegrityError", "message": "x"}}),
-                      IntegrityError)
+    assert isinstance(
+        job_error({"id": "j", "state": "failed", "error": {"kind": "InputError", "message": "x"}}), InputError
+    )
+    assert isinstance(
+        job_error({"id": "j", "state": "failed", "error": {"kind": "IntegrityError", "message": "x"}}), IntegrityError
+    )
     unknown = job_error({"id": "j", "state": "failed", "error": {"kind": "os.system", "message": "x"}})
     assert type(unknown) is ServerError
     assert "cancelled" in str(job_error({"id": "j", "state": "cancelled", "error": None}))
@@ -188,12 +216,29 @@ def test_public_names_are_pinned() -> None:
     import deepinfer.server
 
     assert sorted(deepinfer.server.__all__) == [
-        "ServerSettings", "TOKEN_VARIABLE", "check_settings", "create_app", "default_data_dir", "is_loopback", "serve",
+        "ServerSettings",
+        "TOKEN_VARIABLE",
+        "check_settings",
+        "create_app",
+        "default_data_dir",
+        "is_loopback",
+        "serve",
     ]
     assert sorted(deepinfer.client.__all__) == ["ServerClient", "ServerRegistry", "job_error", "sse_events"]
     assert sorted(deepinfer.jobs.__all__) == [
-        "CardLookup", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState", "JobStore",
-        "ManagerSettings", "UPLOAD_SUFFIXES", "display_name", "scrub_paths", "upload_suffix",
+        "CardLookup",
+        "InputFile",
+        "JOB_ID",
+        "Job",
+        "JobFolders",
+        "JobManager",
+        "JobState",
+        "JobStore",
+        "ManagerSettings",
+        "UPLOAD_SUFFIXES",
+        "display_name",
+        "scrub_paths",
+        "upload_suffix",
     ]
     for module in (deepinfer.server, deepinfer.client, deepinfer.jobs):
         for name in module.__all__:

@@ -73,7 +73,7 @@ def test_browsing_logic_loads_without_slicer_and_mrml_part_loads_with_slicer_cor
     )
     require_mrml()
     done = subprocess.run(
-        [sys.executable, "-c", probe, str(MODULE_DIR)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", probe, str(MODULE_DIR)], capture_output=True, encoding="utf-8", timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
 

@@ -31,7 +31,12 @@ def _environment() -> dict[str, str]:
 def _start(home: Path, url: str, data: bytes) -> subprocess.Popen[str]:
     argv = [sys.executable, str(WORKER), str(home), url, hashlib.sha256(data).hexdigest(), str(len(data))]
     worker = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment()
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        env=_environment(),
     )
     assert worker.stdout is not None
     assert worker.stdout.readline().strip() == "ready"

@@ -42,7 +42,9 @@ class SubprocessPipDownloader:
     def download(self, package: str, version: str, dest: Path) -> None:
         argv = self.argv(package, version, dest)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
+            done = subprocess.run(
+                argv, capture_output=True, encoding="utf-8", errors="replace", timeout=self.timeout, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise FetchError(f"pip download {package}=={version} failed: {error}") from None
         if done.returncode != 0:
