@@ -1,0 +1,169 @@
+"""Running a ``runtime: container`` card: the inputs go into a per-job work folder, the container runs isolated
+(``--rm --network none``, no capabilities, the caller's uid:gid, the card's memory limit, a timeout that kills
+and removes it), its log is streamed and its progress lines feed the progress display, and its outputs are read
+back, checked (regular files on the input's grid) and returned as volumes.
+
+Parameter resolution, output planning, writing and provenance stay in :func:`deepinfer._run.run_model`, which
+calls :func:`run_container` in place of the in-process pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepinfer._exceptions import ContainerError, DeepInferError, UsageError
+from deepinfer.card._model import ContainerRuntime, ModelCard
+from deepinfer.container._argv import JobFolder, command_argv, mount_options, run_options
+from deepinfer.container._engine import JOB_LABEL, ContainerEngine, ContainerJob, detect_engine
+from deepinfer.container._gpu import GPU_VARIABLE, gpu_device, nvidia_gpu_count
+from deepinfer.container._protocol import LineSplitter
+from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
+
+TIMEOUT_VARIABLE = "DEEPINFER_CONTAINER_TIMEOUT"
+GEOMETRY_TOLERANCE = 1e-4  # mm and direction cosines: what a decimal header written by another tool keeps
+_DETACHED_DATA = re.compile(rb"^\s*data ?file\s*:", re.IGNORECASE | re.MULTILINE)
+_HEADER_BYTES = 1 << 16
+
+
+def _ignore(line: str) -> None:
+    return None
+
+
+@dataclass
+class ContainerOptions:
+    """How to run containers: the engine (None: detected), a timeout overriding the card's, the GPU choice
+    (``all``, an index or ``none``; None: all when the card wants one), the uid:gid the container runs as (None:
+    the caller's), where the container's log lines go, and the GPU probe (a seam for tests)."""
+
+    engine: ContainerEngine | None = None
+    timeout_s: float | None = None
+    gpu: str | None = None
+    user: tuple[int, int] | None = None
+    log: Callable[[str], None] = _ignore
+    gpu_count: Callable[[], int] = nvidia_gpu_count
+    work_root: Path | None = None
+
+    @classmethod
+    def from_environment(cls, log: Callable[[str], None] | None = None) -> ContainerOptions:
+        """Options from ``DEEPINFER_CONTAINER_ENGINE``, ``DEEPINFER_GPU`` and ``DEEPINFER_CONTAINER_TIMEOUT``."""
+        timeout = os.environ.get(TIMEOUT_VARIABLE)
+        seconds: float | None = None
+        if timeout:
+            try:
+                seconds = float(timeout)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds < float("inf"):
+                raise UsageError(f"{TIMEOUT_VARIABLE}={timeout!r}: give the timeout in seconds, e.g. 600")
+        return cls(timeout_s=seconds, gpu=os.environ.get(GPU_VARIABLE) or None, log=log or _ignore)
+
+
+def run_container(
+    card: ModelCard,
+    volumes: Mapping[str, Volume],
+    values: Mapping[str, Any],
+    wanted: Sequence[str],
+    options: ContainerOptions,
+    progress: Callable[[str, int, int], None],
+) -> dict[str, Volume]:
+    """Run ``card``'s container on ``volumes`` with parameter ``values``; the ``wanted`` outputs as volumes on
+    the first input's grid."""
+    runtime = card.runtime
+    if not isinstance(runtime, ContainerRuntime):
+        raise UsageError(f"{card.ref} does not run in a container")
+    device = gpu_device(card.ref, runtime.gpu, options.gpu, options.gpu_count)
+    engine = options.engine or detect_engine()
+    engine.check()
+    _check_image(engine, card, runtime)
+    user = options.user or (os.getuid(), os.getgid())
+    reference = volumes[card.inputs[0].name].geometry
+    with _job_folder(options.work_root, user, options.log) as job:
+        for name, volume in volumes.items():
+            write_volume(volume, job.input_file(name), compress=False)
+            job.input_file(name).chmod(0o644)
+        name = f"deepinfer-{uuid.uuid4().hex[:16]}"
+        engine_options = [
+            *run_options(card, name, JOB_LABEL),
+            *engine.user_options(*user),
+            *(engine.gpu_options(device) if device is not None else []),
+            *mount_options(runtime, job, list(volumes)),
+        ]
+        timeout = options.timeout_s or float(runtime.timeout_s)
+        command = tuple(command_argv(card, runtime, values))
+        spec = ContainerJob(name, runtime.image, tuple(engine_options), command, timeout)
+        lines = LineSplitter(progress, options.log)
+        progress("container", 0, 1)
+        code = engine.run(spec, lines)
+        if code is None:
+            raise ContainerError(
+                f"{card.ref}: the container ran longer than {timeout:g} s and was stopped and removed; "
+                f"its last lines:\n{lines.last_lines()}"
+            )
+        if code != 0:
+            raise ContainerError(
+                f"{card.ref}: the container ({runtime.image}) failed with exit code {code}; "
+                f"its last lines:\n{lines.last_lines()}"
+            )
+        progress("container", 1, 1)
+        return {output: _read_output(card, job, output, reference) for output in wanted}
+
+
+def _check_image(engine: ContainerEngine, card: ModelCard, runtime: ContainerRuntime) -> None:
+    """A local image id cannot be pulled: say so before starting anything (repo@digest images are pulled)."""
+    if runtime.image.startswith("sha256:") and engine.image_id(runtime.image) is None:
+        raise ContainerError(
+            f"{card.ref}: the image {runtime.image} is not on this machine; a local image id cannot be pulled "
+            "(build it with deepinfer package build, or load it)"
+        )
+
+
+@contextlib.contextmanager
+def _job_folder(root: Path | None, user: tuple[int, int], log: Callable[[str], None]) -> Iterator[JobFolder]:
+    """A private work folder (mode 700) with ``in/`` readable by the container and ``out/`` writable by it."""
+    job = JobFolder(Path(tempfile.mkdtemp(prefix="deepinfer-job-", dir=root)))
+    try:
+        job.inputs.mkdir(mode=0o755)
+        job.inputs.chmod(0o755)
+        job.outputs.mkdir(mode=0o700)
+        if os.geteuid() == 0 and user != (0, 0):
+            os.chown(job.outputs, *user)  # a root service running a job for another user
+        yield job
+    finally:
+        shutil.rmtree(job.root, ignore_errors=True)
+        if job.root.exists():
+            log(f"warning: could not remove the work folder {job.root}")
+
+
+def _read_output(card: ModelCard, job: JobFolder, name: str, reference: Geometry) -> Volume:
+    """One output the container wrote: a regular NRRD file with inline data, on the input's grid."""
+    path = job.output_file(name)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise ContainerError(f"{card.ref}: the container finished but wrote no {name} ({path.name})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ContainerError(f"{card.ref}: the container's {name} is not a regular file (a link?); refused")
+    with path.open("rb") as handle:
+        header = handle.read(_HEADER_BYTES).split(b"\n\n", 1)[0]
+    if _DETACHED_DATA.search(header):
+        raise ContainerError(f"{card.ref}: the container's {name} points at a separate data file; refused")
+    try:
+        volume = read_volume(path)
+    except DeepInferError as error:
+        raise ContainerError(f"{card.ref}: the container's {name} is not a readable image: {error}") from None
+    if not volume.geometry.same_as(reference, tolerance=GEOMETRY_TOLERANCE):
+        raise ContainerError(
+            f"{card.ref}: the container's {name} is not on the input's grid "
+            f"(size {volume.geometry.size} vs {reference.size}, or origin/spacing/direction differ)"
+        )
+    return Volume(volume.array, reference)

@@ -1,0 +1,92 @@
+"""A model image in the 2017 DeepInfer style, for the container tests (copied into an image on the base image).
+
+Like the 2017 ``deepinfer/example`` threshold image, it takes ``--ModelName M --InputVolume PATH --OutputLabel PATH``
+plus parameters as ``--Name value`` (booleans as bare flags). It prints its argv, uid and gid as one JSON line,
+one progress line, and then, by model name: ``threshold`` writes voxels above the mean (or ``--Threshold``) as a
+uint8 NRRD with the input's header; ``fail`` prints an error and exits 3; ``sleep`` sleeps ten minutes.
+It needs only Python and numpy (raw NRRD, as deepinfer writes the inputs).
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+TYPES = {
+    "unsigned char": "u1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "signed char": "i1",
+    "int8": "i1",
+    "short": "i2",
+    "int16": "i2",
+    "unsigned short": "u2",
+    "uint16": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "unsigned int": "u4",
+    "uint32": "u4",
+    "float": "f4",
+    "double": "f8",
+}
+
+
+BOOLEANS = {"Verbose"}
+
+
+def options(argv):
+    found, position = {}, 0
+    while position < len(argv):
+        key = argv[position][2:]
+        if key in BOOLEANS:
+            found[key], position = True, position + 1
+        else:
+            found[key], position = argv[position + 1], position + 2
+    return found
+
+
+def read_nrrd(path):
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    head, data = raw.split(b"\n\n", 1)
+    fields = {}
+    for line in head.decode().splitlines()[1:]:
+        if ": " in line and ":=" not in line:
+            key, value = line.split(": ", 1)
+            fields[key] = value
+    assert fields.get("encoding") == "raw", fields
+    order = "<" if fields.get("endian", "little") == "little" else ">"
+    array = np.frombuffer(data, dtype=order + TYPES[fields["type"]])
+    return head.decode().splitlines(), array
+
+
+def write_label(path, header, mask):
+    lines = [line if not line.startswith("type: ") else "type: unsigned char" for line in header]
+    with open(path, "wb") as handle:
+        handle.write(("\n".join(lines) + "\n\n").encode())
+        handle.write(mask.astype(np.uint8).tobytes())
+
+
+def main():
+    argv = sys.argv[1:]
+    print(json.dumps({"argv": argv, "uid": os.getuid(), "gid": os.getgid()}), flush=True)
+    found = options(argv)
+    model = found.get("ModelName")
+    print(json.dumps({"event": "progress", "task": "legacy model", "done": 1, "total": 2}), flush=True)
+    if model == "fail":
+        print("model crashed: out of cheese", file=sys.stderr, flush=True)
+        return 3
+    if model == "sleep":
+        time.sleep(600)
+        return 0
+    header, values = read_nrrd(found["InputVolume"])
+    threshold = float(found["Threshold"]) if "Threshold" in found else float(values.mean())
+    write_label(found["OutputLabel"], header, values > threshold)
+    print("wrote", found["OutputLabel"], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
