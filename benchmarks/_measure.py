@@ -75,3 +75,14 @@ def median_table(rows: list[Measurement], reference: str) -> str:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def mask_dice(a: Path, b: Path) -> float | None:
+    """Dice of the nonzero voxels of two mask files (None when the second is missing)."""
+    import SimpleITK as sitk
+
+    from deepinfer._metrics import dice
+
+    if not b.is_file():
+        return None
+    return dice(sitk.GetArrayFromImage(sitk.ReadImage(str(a))), sitk.GetArrayFromImage(sitk.ReadImage(str(b))))

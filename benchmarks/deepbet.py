@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
-from _measure import Measurement, measure, median_table, repo_root, table
+from _measure import Measurement, mask_dice, measure, median_table, repo_root, table
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27
@@ -135,7 +135,7 @@ def main() -> None:
             rows.append(run_deepinfer("deepinfer, TorchScript card", args.volume, folder / "ts.nii.gz"))
             if onnx_card is not None:
                 rows.append(run_deepinfer("deepinfer, ONNX card", args.volume, folder / "onnx.nii.gz", onnx_card))
-        dice = {name: _dice(folder / "deepbet.nii.gz", folder / name) for name in ("ts.nii.gz", "onnx.nii.gz")}
+        dice = {name: mask_dice(folder / "deepbet.nii.gz", folder / name) for name in ("ts.nii.gz", "onnx.nii.gz")}
     print(f"volume: {args.volume}")
     print(table(rows, "deepbet (reference)"))
     print()
@@ -157,18 +157,6 @@ def breakdown(rows: list[Measurement]) -> str:
         medians = sorted(((median(v), k) for k, v in parts.items()), reverse=True)
         lines.append(f"| {label} | " + ", ".join(f"{k} {v:.2f}" for v, k in medians if v >= 0.05) + " |")
     return "\n".join(lines)
-
-
-def _dice(a: Path, b: Path) -> float | None:
-    import numpy as np
-    import SimpleITK as sitk
-
-    if not b.is_file():
-        return None
-    x = sitk.GetArrayFromImage(sitk.ReadImage(str(a))) > 0
-    y = sitk.GetArrayFromImage(sitk.ReadImage(str(b))) > 0
-    total = int(x.sum() + y.sum())
-    return 1.0 if total == 0 else float(2 * np.logical_and(x, y).sum() / total)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _measure import Measurement, measure, repo_root, table
+from _measure import Measurement, mask_dice, measure, repo_root, table
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27, write_t2_like
@@ -60,20 +60,10 @@ def main() -> None:
                 measure("TAPS (reference)", TAPS.format(source=str(source), target=str(folder / "taps.nii.gz")))
             )
             rows.append(measure("deepinfer", DEEPINFER.format(source=str(source), target=str(folder / "di.nii.gz"))))
-        dice = _dice(folder / "taps.nii.gz", folder / "di.nii.gz")
+        dice = mask_dice(folder / "taps.nii.gz", folder / "di.nii.gz")
     print(f"volume: {args.volume or 'T2-like Colin27 probe (tests/realparts.py)'}")
     print(table(rows, "TAPS (reference)"))
     print(json.dumps({"dice_vs_taps": dice}))
-
-
-def _dice(a: Path, b: Path) -> float:
-    import numpy as np
-    import SimpleITK as sitk
-
-    x = sitk.GetArrayFromImage(sitk.ReadImage(str(a))) > 0
-    y = sitk.GetArrayFromImage(sitk.ReadImage(str(b))) > 0
-    total = int(x.sum() + y.sum())
-    return 1.0 if total == 0 else float(2 * np.logical_and(x, y).sum() / total)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import SimpleITK as sitk
 
 from deepinfer import _export_card
 from deepinfer._exceptions import FetchError
-from deepinfer._export_card import dice
+from deepinfer._metrics import dice
 from deepinfer._run import RunResult, run_model
 from deepinfer.card import ModelCard, load_card, read_card_json, validate_card
 from deepinfer.cli import run_cli
@@ -290,3 +290,45 @@ def test_pull_examples_fetches_the_sample_data(
 ) -> None:
     assert run_cli(["pull", CARD_ID, "--examples", "--progress", "none"]) == 0
     assert "5 artifact(s)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ runtimes and precision modes
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_an_onnx_runtime_through_the_local_conversion_keeps_parity(
+    card: ModelCard,
+    store: ArtifactStore,
+    weights: dict[str, Path],
+    colin27: Path,
+    deepbet_mask: BoolArray,
+    tmp_path: Path,
+    runtime: str,
+) -> None:
+    """The TorchScript card on OpenVINO / ONNX Runtime (converted once, verified) still matches deepbet's mask."""
+    require(importlib.util.find_spec(runtime) is not None, f"{runtime} is a dependency")
+    result = run_model(card, {"T1": colin27}, {"BrainMask": tmp_path / "mask.nii.gz"}, store=store, runtime=runtime)
+    overlap = dice(brain(result), deepbet_mask)
+    networks = result.provenance["runtime"]["networks"]
+    print(f"\ndeepbet parity on Colin27 with {runtime}: Dice {overlap:.6f}, {networks}")
+    assert {entry["runtime"] for entry in networks.values()} == {runtime}
+    assert overlap >= MIN_PARITY_DICE
+
+
+def test_card_test_checks_fast_mode_against_exact_mode(
+    deepinfer_home: Path, weights: dict[str, Path], mni152: Path, colin27: Path
+) -> None:
+    require(importlib.util.find_spec("openvino") is not None, "fast mode runs on openvino (a dependency)")
+    from deepinfer._fast_check import check_fast_mode
+    from deepinfer.registry import default_registry
+
+    card = default_registry().get(CARD_ID)
+    assert card.precision.fast is not None
+    checks = check_fast_mode(card, None, ArtifactStore(deepinfer_home))
+    assert [(c.example, c.output, c.metric) for c in checks] == [
+        ("colin27", "BrainMask", "fast vs exact dice"),
+        ("mni152", "BrainMask", "fast vs exact dice"),
+    ]
+    for check in checks:
+        print(f"\n{check.example}: fast vs exact Dice {check.value:.5f} (≥ {check.limit})")
+        assert check.passed and check.limit == card.precision.fast.min_dice

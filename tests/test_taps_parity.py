@@ -97,12 +97,14 @@ def taps_reference(t2_like: Path, taps_model: Path) -> Result:
     return Result(probability, mask.astype(np.uint8), time.perf_counter() - start)
 
 
-def run_deepinfer(card: ModelCard, model: Path, volume: Volume) -> Result:
+def run_deepinfer(
+    card: ModelCard, model: Path, volume: Volume, runtime: str | None = None, precision: str = "exact"
+) -> Result:
+    """The card's pipeline on ``volume``; ``runtime`` None: ONNX Runtime (the card's own), as TAPS runs it."""
     events: list[tuple[str, int, int]] = []
     start = time.perf_counter()
-    outputs = Pipeline.from_card(card).run(
-        volume, NetworkCache("onnx", {"model": model}.__getitem__), lambda *event: events.append(event)
-    )
+    networks = NetworkCache("onnx", {"model": model}.__getitem__, runtime=runtime, precision=precision)
+    outputs = Pipeline.from_card(card).run(volume, networks, lambda *event: events.append(event))
     seconds = time.perf_counter() - start
     windows = [total for task, done, total in events if task == "sliding window"]
     return Result(
@@ -176,3 +178,32 @@ def test_a_reoriented_copy_gives_the_same_result_on_its_own_grid(
         taps_reference.seconds,
     )
     assert_parity(ours, expected, f"TAPS parity, input reoriented to {REORIENTED}")
+
+
+# ------------------------------------------------------------------------- other runtimes, fast precision
+
+
+@pytest.fixture(scope="session")
+def openvino_available() -> None:
+    require(importlib.util.find_spec("openvino") is not None, "the OpenVINO runtime needs openvino (a dependency)")
+
+
+def test_openvino_exact_keeps_parity_with_taps(
+    openvino_available: None, taps_card: ModelCard, taps_model: Path, t2_like: Path, taps_reference: Result
+) -> None:
+    """OpenVINO in fp32 (what ``auto`` picks where it is fastest) meets the same parity bounds as ONNX Runtime."""
+    ours = run_deepinfer(taps_card, taps_model, read_volume(t2_like), runtime="openvino")
+    assert_parity(ours, taps_reference, "TAPS parity, OpenVINO fp32")
+
+
+def test_fast_mode_keeps_the_cards_fast_bounds(
+    openvino_available: None, taps_card: ModelCard, taps_model: Path, t2_like: Path, taps_reference: Result
+) -> None:
+    bounds = taps_card.precision.fast
+    assert bounds is not None and bounds.max_abs_diff is not None
+    fast = run_deepinfer(taps_card, taps_model, read_volume(t2_like), runtime="openvino", precision="fast")
+    difference = float(np.abs(fast.probability - taps_reference.probability).max())
+    overlap = dice(fast.mask, taps_reference.mask)
+    print(f"\nTAPS fast ({fast.seconds:.1f} s) vs TAPS' own: max |Δprob| {difference:.3f}, Dice {overlap:.5f}")
+    assert overlap >= bounds.min_dice
+    assert difference <= bounds.max_abs_diff

@@ -14,6 +14,7 @@ from typing import Any
 
 import ctk
 import qt
+import slicer
 from DeepInferLib import commands
 from DeepInferLib.cards import BROWSER_COLUMNS, ModelForm, details_html
 from DeepInferLib.commands import CommandError
@@ -27,8 +28,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
-
-import slicer
 
 SETTINGS = "DeepInfer/"
 RESEARCH_ONLY = "For research use only. Not for clinical diagnosis."

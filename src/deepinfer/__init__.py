@@ -2,6 +2,7 @@
 
 from deepinfer._exceptions import (
     CardError,
+    ContainerError,
     DeepInferError,
     FetchError,
     InputError,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CardError",
+    "ContainerError",
     "DeepInferError",
     "FetchError",
     "InputError",

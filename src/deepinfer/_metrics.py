@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,19 @@ def dice(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     a, b = np.asarray(a) != 0, np.asarray(b) != 0
     total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
     return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
+
+
+def label_dice(actual: npt.NDArray[Any], expected: npt.NDArray[Any], labels: Sequence[int]) -> float:
+    """Mean Dice over a card's label values. With a single label, every nonzero voxel of ``expected`` counts
+    as that label, so a reference given as a masked image (e.g. a skull-stripped brain) is its own mask."""
+    if len(labels) == 1:
+        return dice(actual == labels[0], expected)
+    scores = [
+        dice(actual == value, expected == value)
+        for value in labels
+        if np.any(actual == value) or np.any(expected == value)
+    ]
+    return float(np.mean(scores)) if scores else 1.0
 
 
 def max_abs_diff(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:

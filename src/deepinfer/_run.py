@@ -19,7 +19,7 @@ from deepinfer.card._model import ClassScoresMember, ContainerRuntime, ModelCard
 from deepinfer.card._params import resolve_parameters
 from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume, write_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
-from deepinfer.runners import NetworkCache
+from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore, sha256_file
 
 if TYPE_CHECKING:
@@ -137,10 +137,15 @@ def run_model(
     clock: Callable[[], float] = time.perf_counter,
     container: ContainerOptions | None = None,
     networks: NetworkCache | None = None,
+    runtime: str | None = None,
+    precision: str | None = None,
 ) -> RunResult:
     """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar.
 
     ``networks``: loaded networks the caller keeps between runs (the server's workers keep models warm).
+    ``runtime`` (``auto``, ``onnxruntime``, ``openvino``, ``torchscript``) and ``precision`` (``exact``,
+    ``fast``) choose how the networks run (defaults: ``$DEEPINFER_RUNTIME`` / ``$DEEPINFER_PRECISION``, else
+    ``auto`` and ``exact``; see :func:`deepinfer.runners.card_network_cache`).
 
     A ``runtime: container`` card runs in its container (``container``: engine, timeout, GPU, log; default
     from the environment); every other card runs its pipeline in this process."""
@@ -159,8 +164,13 @@ def run_model(
         pipeline = Pipeline.from_card(card, values)
         if networks is None:
             artifacts = store or ArtifactStore()
-            networks = NetworkCache(
-                card.runtime.type, lambda name: fetch_artifact(artifacts, card, name, card_dir, progress), threads
+            networks = card_network_cache(
+                card,
+                lambda name: fetch_artifact(artifacts, card, name, card_dir, progress),
+                threads,
+                runtime=runtime,
+                precision=precision,
+                home=artifacts.home,
             )
         loading = clock()
         for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
@@ -172,6 +182,8 @@ def run_model(
     timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
     record = _provenance(card, values, inputs, started_at, seconds)
     record["timings"] = {name: round(value, 3) for name, value in timings.items()}
+    if networks is not None:
+        record["runtime"].update(_runtime_record(networks))
     written: list[Path] = []
     try:
         for name, path in outputs.items():
@@ -233,6 +245,14 @@ def _provenance(
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "intended_use": card.intended_use,
+    }
+
+
+def _runtime_record(networks: NetworkCache) -> dict[str, Any]:
+    """Which runtime and compute precision each network ran on, and the precision mode asked for and used."""
+    return {
+        "precision": {"requested": networks.requested_precision, "used": networks.precision},
+        "networks": networks.describe(),
     }
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from container_helpers import legacy_image, no_container_left, real_engine  # noqa: F401 (fixtures)
 
+from container_helpers import legacy_image, no_container_left, real_engine  # noqa: F401 (fixtures)
 from deepinfer import ContainerError, RuntimeUnavailableError
 from deepinfer._run import run_model
 from deepinfer.card import ModelCard, import_legacy

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from container_helpers import container_card
 
+from container_helpers import container_card
 from deepinfer._run import run_model
 from deepinfer.card import dump_card
 from deepinfer.container._entrypoint import main, parse_2017, parse_ours

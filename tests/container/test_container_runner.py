@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume, threshold_outputs
 
+from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume, threshold_outputs
 from deepinfer import ContainerError, UsageError
 from deepinfer._run import run_model
 from deepinfer.container import ContainerJob, ContainerOptions, LineSplitter, parse_progress

@@ -96,7 +96,18 @@ def option_name(parameter: str) -> str:
         from deepinfer.cli._run_command import option_name as deepinfer_option_name
     except ImportError:  # the CLI is an external executable (another Python); same rule, kept in step by a test
         kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", parameter).replace("_", "-").lower()
-        clashes = {"input", "output", "threads", "progress", "report", "server", "token", "help"}
+        clashes = {
+            "input",
+            "output",
+            "threads",
+            "progress",
+            "report",
+            "server",
+            "token",
+            "help",
+            "runtime",
+            "precision",
+        }
         return f"param-{kebab}" if kebab in clashes else kebab
     return deepinfer_option_name(parameter)
 

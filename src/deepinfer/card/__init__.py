@@ -18,6 +18,7 @@ from deepinfer.card._model import (
     StringParameter,
     VolumeMember,
 )
+from deepinfer.card._precision import FastBounds, Precision
 from deepinfer.card._schema import card_json_schema, schema_text
 from deepinfer.card._validate import (
     dump_card,
@@ -34,12 +35,14 @@ __all__ = [
     "ClassScoresMember",
     "ContainerRuntime",
     "EnumParameter",
+    "FastBounds",
     "FloatParameter",
     "IntParameter",
     "Label",
     "LabelmapMember",
     "ModelCard",
     "OnnxRuntime",
+    "Precision",
     "ProbabilityMapMember",
     "Step",
     "StringParameter",

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deepinfer.card._precision import Precision
+
 CARD_SCHEMA_VERSION: Final = "2.0"
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -25,6 +27,8 @@ DIGEST = r"sha256:[0-9a-f]{64}"
 IMAGE_REF = rf"^(?:{IMAGE_NAME}@)?{DIGEST}$"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DATA_PATH = r"^/[A-Za-z0-9_./-]*$"
+# {inputs.NAME}, {outputs.NAME}, {params.NAME} or {data_path} in a container's argv template
+PLACEHOLDER = re.compile(r"\{(?:(inputs|outputs|params)\.([A-Za-z0-9_]+)|(data_path))\}")
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no C0 or C1 control characters
 
 
@@ -194,7 +198,9 @@ Parameter = Annotated[
 
 class FileSource(_Strict):
     kind: Literal["file"] = "file"
-    path: str = Field(description="Path relative to the card's folder; it must stay inside it (no absolute paths, no symlinks).")
+    path: str = Field(
+        description="Path relative to the card's folder; it must stay inside it (no absolute paths, no symlinks)."
+    )
 
 
 class UrlSource(_Strict):
@@ -242,23 +248,37 @@ class TorchScriptRuntime(_Strict):
 class ContainerRuntime(_Strict):
     type: Literal["container"] = "container"
     image: str = Field(
-        pattern=IMAGE_REF, description="Image pinned by digest: repo[:tag]@sha256:<digest> or sha256:<id>."
+        json_schema_extra={"pattern": IMAGE_REF},
+        description="Image pinned by digest: repo[:tag]@sha256:<digest> or sha256:<id>.",
     )
     args: list[str] = Field(
         default_factory=list,
         description="argv template after the image name; {inputs.NAME}, {outputs.NAME}, {params.NAME}, "
-        "{data_path} are replaced by single argv items.",
+        "{data_path} are replaced inside an item, which stays one argv item (protocol deepinfer only).",
     )
     data_path: str = Field(default="/data", pattern=DATA_PATH)
     protocol: Literal["deepinfer", "deepinfer-2017"] = "deepinfer"
     model_name: str | None = Field(default=None, pattern=MODEL_NAME)
     gpu: Literal["none", "optional", "required"] = "none"
+    timeout_s: int = Field(default=3600, ge=1, le=604800, description="Longer runs are killed and removed.")
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _pinned(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(IMAGE_REF, value):
+            raise ValueError(
+                "the image must be pinned by digest: repo[:tag]@sha256:<64 hex digits>, or a local image id "
+                f"sha256:<64 hex digits> (no options, no spaces); got {value!r:.80}"
+            )
+        return value
 
     @field_validator("data_path")
     @classmethod
     def _no_parent(cls, value: str) -> str:
         if ".." in value.split("/"):
             raise ValueError("data_path must not contain '..'")
+        if not value.strip("/"):
+            raise ValueError("data_path must be a folder below /, e.g. /data")
         return value
 
 
@@ -316,6 +336,7 @@ class ModelCard(_Strict):
     runtime: Runtime
     pipeline: list[Step] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
+    precision: Precision = Field(default_factory=Precision)
     examples: list[Example] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -331,6 +352,10 @@ class ModelCard(_Strict):
             raise ValueError("artifact names must be unique")
         if self.runtime.type != "container" and not self.pipeline:
             raise ValueError(f"a {self.runtime.type} card needs a pipeline")
+        members: dict[str, list[Any]] = {"inputs": self.inputs, "outputs": self.outputs, "params": self.parameters}
+        for match in (m for item in getattr(self.runtime, "args", []) for m in PLACEHOLDER.finditer(item)):
+            if match.group(1) and match.group(2) not in {member.name for member in members[match.group(1)]}:
+                raise ValueError(f"runtime.args: {match.group(0)} names no member of {match.group(1)}")
         known = set(artifact_names)
         for example in self.examples:
             missing = sorted((set(example.inputs.values()) | set(example.expected.values())) - known)

@@ -28,9 +28,10 @@ from deepinfer.card._validate import load_card
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
 from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
 from deepinfer.cli._render import RESEARCH_ONLY
+from deepinfer.cli._runtime_options import chosen, runtime_parameters
 from deepinfer.registry import default_registry
 
-COMMON = {"input", "output", "threads", "progress", "report", "server", "token", "help"}
+COMMON = {"input", "output", "threads", "progress", "report", "server", "token", "help", "runtime", "precision"}
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 
@@ -135,6 +136,7 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
                 typer.Option(help="Progress display: rich, json (one JSON line per update on stderr) or none."),
             ],
         ),
+        *runtime_parameters(),
         *remote_parameters(remote),
     ]
     names = [p.name for p in card.parameters]
@@ -191,6 +193,8 @@ def _run(
                 progress=callback,
                 report=options["report"],
                 container=_container_options(card, progress, reporter.log),
+                runtime=chosen(options, "runtime"),
+                precision=chosen(options, "precision"),
             )
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)

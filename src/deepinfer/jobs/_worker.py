@@ -104,16 +104,19 @@ class _Worker:
         """The card and its network cache; the same card from the same folder reuses its loaded networks."""
         from deepinfer._run import fetch_artifact
         from deepinfer.card._model import ModelCard
-        from deepinfer.runners import NetworkCache
+        from deepinfer.runners import card_network_cache
 
         key = f"{card_dir}\n{card_json}"
         if key not in self.loaded:
             card = ModelCard.model_validate_json(card_json)
             folder = Path(card_dir) if card_dir else None
-            networks = NetworkCache(
-                card.runtime.type,
+            # Runtime and precision from DEEPINFER_RUNTIME / DEEPINFER_PRECISION (default auto, exact); the
+            # compiled networks stay loaded in this worker between jobs.
+            networks = card_network_cache(
+                card,
                 lambda name: fetch_artifact(self.store, card, name, folder, self._progress),
                 self.threads,
+                home=self.store.home,
             )
             self.loaded[key] = (card, networks)
         return self.loaded[key]

@@ -2,7 +2,7 @@
 image that runs a card (and the new card version pinned to that image)."""
 
 from deepinfer.package._build import BuildResult, build_image, container_card, image_card, protocol_args
-from deepinfer.package._card_test import ExampleCheck, check_examples, compare, dice, run_example
+from deepinfer.package._card_test import ExampleCheck, check_examples, compare, run_example
 from deepinfer.package._context import pinned_requirements, site_packages
 from deepinfer.package._init_card import draft_card, member_name
 
@@ -13,7 +13,6 @@ __all__ = [
     "check_examples",
     "compare",
     "container_card",
-    "dice",
     "draft_card",
     "image_card",
     "member_name",

@@ -1,6 +1,7 @@
 """``deepinfer card test CARD``: run every example of a card and compare with its expected outputs.
 
-A labelmap passes when its Dice with the expected one (over all nonzero labels, averaged per label) reaches the
+A labelmap passes when its Dice with the expected one (averaged over the card's labels; with a single label any
+nonzero expected voxel counts, see :func:`deepinfer._metrics.label_dice`) reaches the
 example's ``min_dice``; any other volume when the largest absolute voxel difference is at most
 ``max_abs_diff``. Both must also lie on the expected output's grid. Examples run through
 :func:`deepinfer._run.run_model`, so a container card is tested in its container.
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepinfer._exceptions import DeepInferError, UsageError
-from deepinfer.card._model import Artifact, Example, ModelCard
+from deepinfer._metrics import label_dice, max_abs_diff
+from deepinfer.card._model import Artifact, Example, LabelmapMember, ModelCard
 from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume
 from deepinfer.pipeline import ProgressCallback, no_progress
 from deepinfer.store import ArtifactStore
@@ -42,28 +44,17 @@ class ExampleCheck:
     message: str = ""
 
 
-def dice(actual: np.ndarray, expected: np.ndarray) -> float:
-    """Mean Dice over the labels present in either labelmap (1.0 when both are empty)."""
-    labels = sorted((set(np.unique(actual)) | set(np.unique(expected))) - {0})
-    if not labels:
-        return 1.0
-    scores = []
-    for label in labels:
-        a, e = actual == label, expected == label
-        scores.append(2.0 * np.count_nonzero(a & e) / (np.count_nonzero(a) + np.count_nonzero(e)))
-    return float(np.mean(scores))
-
-
 def compare(card: ModelCard, example: Example, name: str, actual: Volume, expected: Volume) -> ExampleCheck:
-    labelmap = any(o.name == name and o.type == "labelmap" for o in card.outputs)
+    member = next((o for o in card.outputs if o.name == name), None)
+    labelmap = isinstance(member, LabelmapMember)
     metric, limit = ("dice", example.min_dice) if labelmap else ("max_abs_diff", example.max_abs_diff)
     if not actual.geometry.same_as(expected.geometry, tolerance=GEOMETRY_TOLERANCE):
         return ExampleCheck(example.name, name, metric, None, limit, False, "not on the expected output's grid")
     if labelmap:
-        value = dice(np.asarray(actual.array), np.asarray(expected.array))
+        labels = [label.value for label in member.labels] if isinstance(member, LabelmapMember) else [1]
+        value = label_dice(np.asarray(actual.array), np.asarray(expected.array), labels)
         return ExampleCheck(example.name, name, metric, value, limit, value >= limit)
-    difference = np.abs(np.asarray(actual.array, np.float64) - np.asarray(expected.array, np.float64))
-    value = float(difference.max()) if difference.size else 0.0
+    value = max_abs_diff(np.asarray(actual.array), np.asarray(expected.array))
     return ExampleCheck(example.name, name, metric, value, limit, value <= limit)
 
 

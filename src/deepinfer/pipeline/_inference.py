@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -79,16 +79,63 @@ def windows(shape: Sequence[int], roi: Sequence[int], overlap: float) -> list[Wi
     return [tuple(slice(s, s + r) for s, r in zip(corner, roi, strict=True)) for corner in itertools.product(*starts)]
 
 
-def batches(items: list[Window], size: int) -> Iterator[list[Window]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def preferred_batch(network: Network, minimum: int) -> int:
+    """How many windows to send per call: the step's ``batch_size``, or more when the network runs several
+    at once (an OpenVINO model with several streams says so through ``preferred_batch``)."""
+    return max(minimum, int(getattr(network, "preferred_batch", 1)))
+
+
+class Blender:
+    """The weighted average of overlapping window predictions, normalised band by band.
+
+    Windows arrive in order of their start along the first axis. Once the next window starts at ``x``, no later
+    window reaches the voxels before ``x``: that band is divided by its summed weights right away, so the sum
+    of weights is only ever held for one band, never for the whole image. Each voxel's sums run over the same
+    windows in the same order as a whole-image sum, so the result is the same to the last bit.
+    """
+
+    def __init__(self, spatial: Sequence[int], positions: list[Window], weights: FloatArray) -> None:
+        self.spatial = tuple(spatial)
+        self.positions = positions
+        self.weights = weights
+        self.total: FloatArray | None = None
+        self.added = 0
+        self.finished = 0  # first-axis voxels before this index are final
+
+    def add(self, group: Sequence[Window], predictions: FloatArray) -> None:
+        if self.total is None:
+            self.total = np.zeros((predictions.shape[1], *self.spatial), dtype=np.float32)
+        for window, prediction in zip(group, predictions, strict=True):
+            weighted = np.multiply(prediction, self.weights, out=prediction if prediction.flags.writeable else None)
+            self.total[(slice(None), *window)] += weighted
+        self.added += len(group)
+        following = self.positions[self.added][0].start if self.added < len(self.positions) else self.spatial[0]
+        self._normalise(following)
+
+    def _normalise(self, end: int) -> None:
+        begin = self.finished
+        if end <= begin or self.total is None:
+            return
+        count = np.zeros((end - begin, *self.spatial[1:]), dtype=np.float32)
+        for window in self.positions:
+            low, high = max(window[0].start, begin), min(window[0].stop, end)
+            if low < high:
+                rows = self.weights[low - window[0].start : high - window[0].start]
+                count[(slice(low - begin, high - begin), *window[1:])] += rows
+        self.total[:, begin:end] /= count
+        self.finished = end
+
+    def result(self) -> FloatArray:
+        assert self.total is not None and self.finished == self.spatial[0]  # every window was added
+        return self.total
 
 
 class SlidingWindow(PipelineStep):
     """Run the network on overlapping windows of ``roi`` voxels and blend them (MONAI's
     ``sliding_window_inference``): ``overlap`` in [0, 1), ``blend`` ``"gaussian"`` (σ = ``sigma_scale`` ·
-    roi) or ``"constant"``, ``batch_size`` windows per network call; an image smaller than the window is
-    padded with ``pad_value`` (split evenly) and the padding removed afterwards.
+    roi) or ``"constant"``, ``batch_size`` windows per network call (at least; more when the network runs
+    several at once); an image smaller than the window is padded with ``pad_value`` (split evenly) and the
+    padding removed afterwards. Memory: the input, the output and one band of weights (see :class:`Blender`).
     Progress is reported per window as ``("sliding window", done, total)``.
     """
 
@@ -128,24 +175,17 @@ class SlidingWindow(PipelineStep):
     def apply(self, state: PipelineState) -> None:
         network = state.networks(self.network)
         data, inside = self.pad(state.image.data)
-        spatial = data.shape[1:]
-        positions = windows(spatial, self.roi, self.overlap)
-        weights = importance_map(self.roi, self.blend, self.sigma_scale)
-        count = np.zeros(spatial, dtype=np.float32)
-        for window in positions:
-            count[window] += weights
-        total: FloatArray | None = None
-        done = 0
+        positions = windows(data.shape[1:], self.roi, self.overlap)
+        blender = Blender(data.shape[1:], positions, importance_map(self.roi, self.blend, self.sigma_scale))
         state.progress("sliding window", 0, len(positions))
-        for group in batches(positions, self.batch_size):
+        done = 0
+        while done < len(positions):
+            group = positions[done : done + preferred_batch(network, self.batch_size)]
             batch = np.stack([data[(slice(None), *window)] for window in group])
-            result = run_network(network, batch, self.name)
-            if total is None:
-                total = np.zeros((result.shape[1], *spatial), dtype=np.float32)
-            for window, prediction in zip(group, result, strict=True):
-                total[(slice(None), *window)] += prediction * weights
+            blender.add(group, run_network(network, batch, self.name))
             done += len(group)
             state.progress("sliding window", done, len(positions))
-        assert total is not None  # at least one window always exists
-        total /= count
-        state.image = state.image.with_data(np.ascontiguousarray(total[(slice(None), *inside)]))
+        total = blender.result()
+        if total.shape[1:] != state.image.data.shape[1:]:  # padded: keep only the original voxels
+            total = np.ascontiguousarray(total[(slice(None), *inside)])
+        state.image = state.image.with_data(total)

@@ -36,11 +36,12 @@ def _dummy_batch(torch: Any, example_shape: tuple[int, ...]) -> Any:
 
 
 def export_torchscript_to_onnx(
-    src: Path, dst: Path, example_shape: tuple[int, ...], opset: int = DEFAULT_OPSET
+    src: Path, dst: Path, example_shape: tuple[int, ...], opset: int = DEFAULT_OPSET, *, dynamic_spatial: bool = False
 ) -> None:
     """Write ``src`` (a verified TorchScript archive) as an ONNX model at ``dst`` (atomically).
 
-    ``example_shape`` is one valid input shape ``(N, C, X, Y, Z)``; the batch axis is exported as dynamic.
+    ``example_shape`` is one valid input shape ``(N, C, X, Y, Z)``; the batch axis is exported as dynamic, and
+    with ``dynamic_spatial`` the spatial axes too (OpenVINO then compiles each shape it meets statically).
     """
     torch = import_torch("exporting a TorchScript network to ONNX")
     dst = Path(dst)
@@ -60,12 +61,17 @@ def export_torchscript_to_onnx(
                 opset_version=opset,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                dynamic_axes=_dynamic_axes(len(example_shape), dynamic_spatial),
             )
         os.replace(temporary, dst)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _dynamic_axes(rank: int, spatial: bool) -> dict[str, dict[int, str]]:
+    axes = {0: "batch", **({axis: f"d{axis}" for axis in range(2, rank)} if spatial else {})}
+    return {INPUT_NAME: axes, OUTPUT_NAME: dict(axes)}
 
 
 def compare_networks(a: Network, b: Network, batch: FloatArray) -> float:

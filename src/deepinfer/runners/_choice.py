@@ -1,0 +1,219 @@
+"""Which runtime runs a network: the one asked for, or with ``auto`` the fastest one installed that keeps the
+card's accuracy, measured once per model, input shape, precision and host, and remembered.
+
+The choice is made on the network's first real batch (:class:`SelectedNetwork`), because a conversion and a
+fair measurement both need a valid input. ``auto`` runs that batch once on every candidate runtime, the card's
+own runtime first (its output is the reference); in ``exact`` mode a candidate whose output differs from the
+reference by more than the card's tolerance is rejected. The fastest of the rest wins, and its output for
+that batch is the one used, so the measurement costs only the other candidates' calls, once.
+
+The verdict goes to ``<home>/runtimes/choices.json`` (plain JSON, at most :data:`MAX_ENTRIES` entries, never
+pickle), keyed by a digest of the artifact's sha256, the input shape, the precision, the thread count, the
+host's CPU (:func:`~deepinfer.runners._runtimes.host_fingerprint`) and the installed runtimes' versions. A
+changed runtime version or another machine sharing the folder measures again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from deepinfer._exceptions import DeepInferError, RuntimeUnavailableError
+from deepinfer.pipeline import Network
+from deepinfer.runners._derived import CONVERTER, converted_onnx, output_difference
+from deepinfer.runners._runtimes import (
+    AUTO,
+    NATIVE,
+    RUNTIMES,
+    candidates,
+    host_fingerprint,
+    installed,
+    needs_conversion,
+    runtime_version,
+)
+from deepinfer.store._lock import exclusive_lock
+
+FloatArray = npt.NDArray[np.float32]
+CACHE_VERSION = 1
+MAX_ENTRIES = 256
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One card network to open: its verified file and sha256, and how it should run."""
+
+    card_type: str  # the card's runtime type: onnx | torchscript
+    path: Path
+    sha256: str
+    threads: int | None
+    precision: str  # exact | fast
+    tolerance: float  # exact mode: largest |Δ| allowed against the card's own runtime
+    home: Path
+
+
+@dataclass
+class Chosen:
+    network: Network
+    runtime: str
+    how: str  # requested | measured | remembered
+    output: FloatArray | None = None  # the network's output on the batch that settled the choice
+    measurement: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "precision": compute_precision(self.network), "chosen": self.how}
+
+
+def compute_precision(network: Network) -> str:
+    """The precision a loaded network computes in (``f32`` unless the runtime says otherwise)."""
+    return str(getattr(network, "precision", "f32"))
+
+
+def open_runtime(spec: NetworkSpec, runtime: str, batch: FloatArray, reference: FloatArray | None = None) -> Network:
+    """``spec``'s network loaded by ``runtime``; a TorchScript card's network is converted to ONNX first
+    (once, checked on ``batch``) for an ONNX runtime."""
+    path = spec.path
+    if needs_conversion(spec.card_type, runtime):
+        path = converted_onnx(spec.home, spec.path, spec.sha256, batch, spec.tolerance, reference)
+    return RUNTIMES[runtime].load(path, spec.threads, spec.precision)
+
+
+class ChoiceCache:
+    """The remembered ``auto`` verdicts: one small JSON file, rewritten atomically under a lock."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "runtimes" / "choices.json"
+
+    @staticmethod
+    def key(spec: NetworkSpec, shape: tuple[int, ...]) -> str:
+        names = candidates(spec.card_type)
+        facts = {
+            "artifact": spec.sha256,
+            "shape": list(shape),
+            "precision": spec.precision,
+            "tolerance": spec.tolerance,
+            "threads": spec.threads,
+            "host": host_fingerprint(),
+            "runtimes": {name: runtime_version(name) for name in names},
+            "converter": CONVERTER,
+            "version": CACHE_VERSION,
+        }
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+    def _entries(self) -> dict[str, Any]:
+        try:
+            document: Any = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        entries = document.get("entries") if isinstance(document, dict) else None
+        return entries if isinstance(entries, dict) and document.get("version") == CACHE_VERSION else {}
+
+    def get(self, key: str) -> str | None:
+        """The remembered runtime for ``key`` when it is a known, installed runtime; else None."""
+        entry = self._entries().get(key)
+        runtime = entry.get("runtime") if isinstance(entry, dict) else None
+        return runtime if isinstance(runtime, str) and runtime in RUNTIMES and installed(runtime) else None
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.path.with_suffix(".lock")):
+            entries = self._entries()
+            entries.pop(key, None)
+            entries[key] = entry
+            kept = dict(list(entries.items())[-MAX_ENTRIES:])  # insertion order: the oldest go first
+            temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
+            temporary.write_text(json.dumps({"version": CACHE_VERSION, "entries": kept}, indent=1), encoding="utf-8")
+            os.replace(temporary, self.path)
+
+
+def measure(spec: NetworkSpec, batch: FloatArray) -> Chosen:
+    """Run ``batch`` on every candidate runtime and keep the fastest that meets the accuracy bound."""
+    native = NATIVE.get(spec.card_type)
+    reference: FloatArray | None = None
+    best: Chosen | None = None
+    seconds: dict[str, float] = {}
+    differences: dict[str, float] = {}
+    rejected: dict[str, str] = {}
+    for name in candidates(spec.card_type):
+        try:
+            network = open_runtime(spec, name, batch, reference)
+            start = time.perf_counter()
+            output = np.asarray(network(batch), dtype=np.float32)
+            elapsed = time.perf_counter() - start
+        except DeepInferError as error:
+            rejected[name] = str(error)
+            continue
+        if name == native:
+            reference = output
+        elif reference is not None:
+            differences[name] = output_difference(reference, output)
+            if spec.precision == "exact" and differences[name] > spec.tolerance:
+                rejected[name] = f"max |Δ| {differences[name]:.3g} > {spec.tolerance:g}"
+                continue
+        seconds[name] = round(elapsed, 4)
+        if best is None or elapsed < seconds[best.runtime]:
+            best = Chosen(network, name, "measured", output)
+    if best is None:
+        raise RuntimeUnavailableError(f"no runtime could run {spec.path.name}: {rejected or 'none installed'}")
+    best.measurement = {"seconds": seconds, "max_abs_diff": differences, "rejected": rejected}
+    return best
+
+
+def settle(spec: NetworkSpec, runtime: str, batch: FloatArray) -> Chosen:
+    """Open the network for ``runtime`` (or choose one for ``auto``) and run ``batch`` on it."""
+    if runtime != AUTO:
+        network = open_runtime(spec, runtime, batch)
+        return Chosen(network, runtime, "requested", np.asarray(network(batch), dtype=np.float32))
+    cache = ChoiceCache(spec.home)
+    key = cache.key(spec, tuple(int(n) for n in batch.shape[1:]))
+    remembered = cache.get(key)
+    if remembered is not None:
+        network = open_runtime(spec, remembered, batch)
+        return Chosen(network, remembered, "remembered", np.asarray(network(batch), dtype=np.float32))
+    chosen = measure(spec, batch)
+    entry = {
+        "runtime": chosen.runtime,
+        "precision": spec.precision,
+        "compute_precision": compute_precision(chosen.network),
+        "shape": list(batch.shape[1:]),
+        "artifact": spec.sha256,
+        "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+        **chosen.measurement,
+    }
+    cache.put(key, entry)
+    return chosen
+
+
+class SelectedNetwork:
+    """A card network whose runtime is settled on its first call; later calls go straight to that runtime."""
+
+    def __init__(self, spec: NetworkSpec, runtime: str) -> None:
+        self.spec = spec
+        self.runtime = runtime
+        self.chosen: Chosen | None = None
+
+    def __call__(self, batch: FloatArray) -> FloatArray:
+        if self.chosen is None:
+            self.chosen = settle(self.spec, self.runtime, np.ascontiguousarray(batch, dtype=np.float32))
+            output, self.chosen.output = self.chosen.output, None
+            assert output is not None
+            return output
+        return self.chosen.network(batch)
+
+    @property
+    def preferred_batch(self) -> int:
+        return int(getattr(self.chosen.network, "preferred_batch", 1)) if self.chosen else 1
+
+    def describe(self) -> dict[str, Any]:
+        if self.chosen is None:
+            return {"runtime": self.runtime, "chosen": "not run"}
+        return self.chosen.describe()
