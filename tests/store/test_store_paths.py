@@ -21,15 +21,15 @@ def test_check_relative_accepts_plain_paths() -> None:
 
 
 def test_resolve_inside(tmp_path: Path) -> None:
-    (tmp_path / "root" / "sub").mkdir(parents=True)
-    (tmp_path / "root" / "sub" / "f").write_text("x")
-    (tmp_path / "root" / "up").symlink_to(tmp_path)
-    root = tmp_path / "root"
+    (tmp_path / "base" / "sub").mkdir(parents=True)
+    (tmp_path / "base" / "sub" / "f").write_text("x")
+    (tmp_path / "base" / "up").symlink_to(tmp_path)
+    root = tmp_path / "base"
     assert resolve_inside(root, "sub/f") == (root / "sub" / "f").resolve()
     with pytest.raises(ValueError, match="symlinks"):
-        resolve_inside(root, "up/root/sub/f")
+        resolve_inside(root, "up/base/sub/f")
     with pytest.raises(ValueError, match=r"'\.\.'"):
-        resolve_inside(root, "../root/sub/f")
+        resolve_inside(root, "../base/sub/f")
 
 
 def test_a_symlinked_root_is_fine(tmp_path: Path) -> None:
