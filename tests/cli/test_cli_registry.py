@@ -166,6 +166,9 @@ def test_cache_ls_verify_prune(home: Path, tmp_path: Path, capsys: pytest.Captur
     assert code == 4 and artifact.sha256 in err
     assert cli(capsys, "cache", "verify", "--remove")[0] == 0
     assert not path.exists()
+    derived = home / "artifacts" / "derived"
+    derived.mkdir()
+    (derived / f"{digest}.onnx9-v0.onnx").write_bytes(b"a conversion by an older deepinfer")
     code, _, err = cli(capsys, "cache", "prune")
-    assert code == 0 and "removed 1 item(s)" in err
-    assert sorted(p.name for p in store.root.iterdir()) == []
+    assert code == 0 and "removed 2 item(s)" in err and "onnx9-v0" in err
+    assert sorted(p.name for p in store.root.iterdir()) == [] and not any(derived.iterdir())

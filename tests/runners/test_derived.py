@@ -14,8 +14,9 @@ import pytest
 
 from deepinfer._exceptions import PipelineError
 from deepinfer.runners import NetworkCache, SelectedNetwork
-from deepinfer.runners._derived import Derived, converted_onnx, derived_folder
+from deepinfer.runners._derived import CONVERTER, Derived, converted_onnx, derived_folder, prune_derived
 from deepinfer.store import sha256_file
+from deepinfer.store._lock import exclusive_lock
 from realparts import require
 
 BATCH = np.random.default_rng(0).normal(size=(1, 1, 8, 8, 8)).astype(np.float32)
@@ -98,3 +99,31 @@ print("torch" in sys.modules)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_prune_keeps_current_conversions_of_kept_artifacts_only(tmp_path: Path) -> None:
+    folder = derived_folder(tmp_path)
+    folder.mkdir(parents=True)
+    kept, dropped, busy = "a" * 64, "b" * 64, "c" * 64
+    names = {
+        "current": [f"{kept}.lock", f"{kept}.{CONVERTER}.onnx", f"{kept}.{CONVERTER}.json"],
+        "unused": [f"{dropped}.lock", f"{dropped}.{CONVERTER}.onnx", f"{dropped}.{CONVERTER}.json"],
+        "stale": [f"{kept}.onnx9-v0.onnx", f"{kept}.onnx9-v0.json", f".{kept}.{CONVERTER}.onnx.0123.partial.onnx"],
+        "stray": ["notes.txt"],
+        "running": [f".{busy}.{CONVERTER}.onnx.4567.partial.onnx"],
+    }
+    for group in names.values():
+        for name in group:
+            (folder / name).write_bytes(b"x")
+    with exclusive_lock(folder / f"{busy}.lock"):  # a conversion of `busy` is running now
+        planned = prune_derived(tmp_path, {kept, busy}, dry_run=True)
+        assert all(p.exists() for p in planned)
+        removed = prune_derived(tmp_path, {kept, busy})
+    expected = {folder / n for group in ("unused", "stale", "stray") for n in names[group]}
+    assert set(planned) == set(removed) == expected
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names["current"], *names["running"], f"{busy}.lock"])
+    # without a list of artifacts to keep, only what no current conversion can use goes: here the stale file
+    # and the partial file of the conversion that has ended since (its lock is free now)
+    (folder / f"{kept}.onnx9-v0.onnx").write_bytes(b"x")
+    assert set(prune_derived(tmp_path)) == {folder / f"{kept}.onnx9-v0.onnx", folder / names["running"][0]}
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names["current"], f"{busy}.lock"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from deepinfer._exceptions import IntegrityError, PipelineError, RuntimeUnavailableError
 from deepinfer.runners import LOADERS, NetworkCache, OnnxNetwork, load_network
+from deepinfer.runners._external import may_name_external_data
 from deepinfer.runners._onnx import choose_providers
 
 onnx = pytest.importorskip("onnx")
@@ -85,6 +88,19 @@ def test_external_data_outside_the_folder_is_refused(tmp_path: Path, location: s
     path = write_model(folder / "model.onnx", affine_model(external_weight(where)))
     with pytest.raises(IntegrityError, match="lies outside the model's folder"):
         OnnxNetwork(path)
+
+
+def test_only_a_model_that_may_name_external_data_is_parsed(tmp_path: Path, model_file: Path) -> None:
+    assert not may_name_external_data(model_file)  # every tensor inside: the bytes never hold the key
+    external = write_model(tmp_path / "external" / "model.onnx", affine_model(external_weight("weights.bin")))
+    assert may_name_external_data(external)
+    # a fresh process loading the self-contained model never imports the onnx package
+    script = (
+        "import sys; from pathlib import Path; from deepinfer.runners import OnnxNetwork; "
+        f"OnnxNetwork(Path({str(model_file)!r})); print('onnx' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, encoding="utf-8", check=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_a_file_that_is_not_onnx_is_reported(tmp_path: Path) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,21 @@ def test_unsafe_external_data_is_refused_before_openvino_reads_it(tmp_path: Path
     path = write_model(tmp_path / "model" / "model.onnx", affine_model(external_weight("../secret.bin")))
     with pytest.raises(IntegrityError, match="outside the model's folder"):
         OpenVinoNetwork(path)
+
+
+def test_loading_sends_no_telemetry_and_leaves_the_home_alone(doubling: Path, tmp_path: Path) -> None:
+    # OpenVINO's converter module, imported by its package, would write a client id under ~/intel and send a
+    # usage event; deepinfer holds it out while OpenVINO loads, and releases it afterwards
+    home = tmp_path / "home"
+    home.mkdir()
+    script = (
+        "import sys; import numpy as np; from pathlib import Path; from deepinfer.runners import OpenVinoNetwork; "
+        f"OpenVinoNetwork(Path({str(doubling)!r}))(np.ones((1, 1, 2, 2, 2), np.float32)); "
+        "print(sorted(m for m in sys.modules if 'telemetry' in m or m.startswith('openvino.tools')), end=' '); "
+        f"print(Path({str(home / 'intel')!r}).exists(), end=' '); import openvino.tools.ovc; print('released')"
+    )
+    env = {**os.environ, "HOME": str(home), "CI": "false"}  # in CI OpenVINO would stay quiet on its own
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, encoding="utf-8", env=env, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["[]", "False", "released"], result.stderr

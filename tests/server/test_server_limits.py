@@ -1,5 +1,6 @@
-"""Limits and cancel on a real server (one worker, a queue of two, uploads capped at 1 MiB): 413, 503 with
-Retry-After, cancelling a queued and a running job (its worker process is stopped and replaced), the bind rule."""
+"""Limits and cancel on a real server (one worker, a queue of two, uploads capped at 1 MiB, the runtime and
+precision fixed by ``serve --runtime onnxruntime --precision fast``): 413, 503 with Retry-After, cancelling a
+queued and a running job (its worker process is stopped and replaced), the bind rule."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from server_helpers import ServerProcess, free_port, submit, wait_for, write_cro
 def server(tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("server-limits")
     process = ServerProcess(
-        folder / "data", shared_home, workers=1, extra=["--max-queue", "2", "--max-upload-mb", "1"]
+        folder / "data",
+        shared_home,
+        workers=1,
+        extra=["--max-queue", "2", "--max-upload-mb", "1", "--runtime", "onnxruntime", "--precision", "fast"],
     ).start()
     yield process
     process.stop()
@@ -86,7 +90,12 @@ def test_full_queue_gets_503_and_cancel_stops_the_work(http: httpx.Client, serve
     while old_workers & set(server.worker_pids()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not old_workers & set(server.worker_pids())
-    assert wait_for(http, third, timeout=180)["state"] == "succeeded"
+    finished = wait_for(http, third, timeout=180)
+    assert finished["state"] == "succeeded"
+    runtime = http.get(f"/api/jobs/{third}").json()["provenance"]["runtime"]
+    # the server's --runtime and --precision reached the worker: ONNX Runtime computes fast mode in fp32
+    assert runtime["precision"]["requested"] == "fast"
+    assert runtime["networks"]["model"] == {"runtime": "onnxruntime", "precision": "f32", "chosen": "requested"}
     assert http.get(f"/api/jobs/{first}").json()["state"] == "cancelled"
     assert http.get(f"/api/jobs/{second}").json()["state"] == "cancelled"
     assert http.delete(f"/api/jobs/{second}").status_code == 409

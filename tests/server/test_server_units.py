@@ -127,6 +127,11 @@ def test_the_bind_rule(tmp_path: Path) -> None:
         check_settings(ServerSettings(host="0.0.0.0", data_dir=tmp_path))
     with pytest.raises(UsageError):
         check_settings(ServerSettings(workers=0, data_dir=tmp_path))
+    check_settings(ServerSettings(runtime="onnxruntime", precision="fast", data_dir=tmp_path))
+    with pytest.raises(UsageError, match="unknown runtime 'tensorrt'"):
+        check_settings(ServerSettings(runtime="tensorrt", data_dir=tmp_path))
+    with pytest.raises(UsageError, match="unknown precision 'half'"):
+        check_settings(ServerSettings(precision="half", data_dir=tmp_path))
 
 
 def test_client_file_names_are_display_only() -> None:

@@ -12,6 +12,7 @@ from rich.table import Table
 from deepinfer._exceptions import UsageError
 from deepinfer.cli._render import human_size, print_json
 from deepinfer.registry import CombinedRegistry, default_registry
+from deepinfer.runners._derived import prune_derived
 from deepinfer.store import ArtifactStore
 
 cache_app = typer.Typer(help="The artifact cache: list, verify, prune.", no_args_is_help=True)
@@ -87,7 +88,8 @@ def cache_prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
 ) -> None:
     """Remove leftovers of interrupted downloads and anything in the cache that is not a verified-by-name
-    artifact file (symlinks included); with --unused also the artifacts no card refers to."""
+    artifact file (symlinks included), and ONNX conversions of TorchScript networks made by an older converter;
+    with --unused also the artifacts no card refers to, and their conversions."""
     keep = None
     if unused:
         registry = default_registry()
@@ -96,7 +98,8 @@ def cache_prune(
             raise UsageError(
                 "--unused needs every registry, but some could not be read: " + "; ".join(registry.unavailable)
             )
-    removed = ArtifactStore().prune(keep, dry_run=dry_run)
+    store = ArtifactStore()
+    removed = store.prune(keep, dry_run=dry_run) + prune_derived(store.home, keep, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for path in removed:
         err.print(f"{verb} {path}", highlight=False)

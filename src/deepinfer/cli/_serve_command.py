@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from deepinfer.cli._runtime_options import PRECISION_HELP, RUNTIME_HELP, PrecisionChoice, RuntimeChoice
+
 TOKEN_HELP = (
     "Access token: every API call must send 'Authorization: Bearer TOKEN'. Required on any address other than "
     "loopback. Prefer the DEEPINFER_TOKEN variable (a command line is visible to other users)."
@@ -24,6 +26,8 @@ def serve(
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads per worker (default: the cores divided among workers).")
     ] = None,
+    runtime: Annotated[RuntimeChoice | None, typer.Option("--runtime", help=RUNTIME_HELP)] = None,
+    precision: Annotated[PrecisionChoice | None, typer.Option("--precision", help=PRECISION_HELP)] = None,
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest accepted upload per job, in MiB.")] = 2048,
     max_queue: Annotated[int, typer.Option(min=1, help="Most jobs waiting; more get 503 + Retry-After.")] = 100,
     drain_timeout: Annotated[
@@ -41,6 +45,8 @@ def serve(
         token=token or None,
         workers=workers,
         threads=threads,
+        runtime=None if runtime is None else str(runtime.value),
+        precision=None if precision is None else str(precision.value),
         data_dir=data_dir or default_data_dir(),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         max_queued=max_queue,

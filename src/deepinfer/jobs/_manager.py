@@ -25,6 +25,7 @@ from deepinfer.jobs._db import JobStore
 from deepinfer.jobs._layout import JobFolders
 from deepinfer.jobs._pool import WorkerPool, WorkerSlot
 from deepinfer.jobs._records import Job, JobState, overall_progress, progress_message
+from deepinfer.jobs._worker import WorkerOptions
 
 log = logging.getLogger("deepinfer.jobs")
 
@@ -36,6 +37,10 @@ CardLookup = Callable[[str], tuple[ModelCard, Path | None]]
 class ManagerSettings:
     workers: int = 1
     threads: int | None = None
+    runtime: str | None = None
+    """The workers' runtime choice (None: ``$DEEPINFER_RUNTIME``, else ``auto``)."""
+    precision: str | None = None
+    """The workers' precision (None: ``$DEEPINFER_PRECISION``, else ``exact``)."""
     max_queued: int = 100
     max_attempts: int = 2
     """A job whose server stopped this many times while running it fails instead of running again."""
@@ -55,7 +60,8 @@ class JobManager:
         self.on_change = on_change
         folders.prepare()
         self.store = JobStore(folders.database)
-        self.pool = WorkerPool(settings.workers, settings.threads)
+        options = WorkerOptions(settings.threads, settings.runtime, settings.precision)
+        self.pool = WorkerPool(settings.workers, options)
         self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -166,8 +172,13 @@ class JobManager:
             try:
                 task = self._task(job, token)
             except Exception as error:  # the card vanished from the registry, or the job's files did
-                self.store.finish(job.id, token, JobState.failed, error_kind="ServerError",
-                                  error=self.folders.scrub(f"cannot start the job: {error}"))
+                self.store.finish(
+                    job.id,
+                    token,
+                    JobState.failed,
+                    error_kind="ServerError",
+                    error=self.folders.scrub(f"cannot start the job: {error}"),
+                )
                 self.on_change(job.id)
                 continue
             self.pool.assign(slot, job.id, token, task)
@@ -208,8 +219,9 @@ class JobManager:
             return
         fraction = overall_progress(job.progress, task, done, total)
         message = progress_message(task, done, total)
-        if self.store.update_progress(job_id, token, progress=fraction, message=message, task=task, done=done,
-                                      total=total):
+        if self.store.update_progress(
+            job_id, token, progress=fraction, message=message, task=task, done=done, total=total
+        ):
             self.on_change(job_id)
 
     def _finish(
@@ -226,8 +238,11 @@ class JobManager:
         if job is None:
             return
         now = time.time()
-        spans = {"queued_s": (job.started or now) - job.created, "run_s": now - (job.started or now),
-                 "total_s": now - job.created}
+        spans = {
+            "queued_s": (job.started or now) - job.created,
+            "run_s": now - (job.started or now),
+            "total_s": now - job.created,
+        }
         all_timings = {**(timings or {}), **{name: round(value, 4) for name, value in spans.items()}}
         message = self.folders.scrub(error) if error else None
         if self.store.finish(job_id, token, state, error_kind=error_kind, error=message, timings=all_timings):
@@ -242,9 +257,15 @@ class JobManager:
 
     def _stop_pool(self) -> None:
         for slot in self.pool.busy():
-            if slot.job_id and slot.token and self.store.requeue(
-                slot.job_id, slot.token, "interrupted by a server shutdown; it runs again at the next start",
-                count_attempt=False,
+            if (
+                slot.job_id
+                and slot.token
+                and self.store.requeue(
+                    slot.job_id,
+                    slot.token,
+                    "interrupted by a server shutdown; it runs again at the next start",
+                    count_attempt=False,
+                )
             ):
                 self.on_change(slot.job_id)
         self.pool.stop()

@@ -11,7 +11,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from deepinfer.jobs._worker import worker_main
+from deepinfer.jobs._worker import WorkerOptions, worker_main
 
 log = logging.getLogger("deepinfer.jobs")
 
@@ -35,9 +35,9 @@ class WorkerSlot:
 
 
 class WorkerPool:
-    def __init__(self, size: int, threads: int | None) -> None:
+    def __init__(self, size: int, options: WorkerOptions) -> None:
         self.size = size
-        self.threads = threads
+        self.options = options
         self._context = multiprocessing.get_context("spawn")
         self.slots: list[WorkerSlot] = []
         self._respawn_at: dict[int, float] = {}
@@ -49,7 +49,7 @@ class WorkerPool:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
-            args=(theirs, self.threads, os.getpid()),
+            args=(theirs, self.options, os.getpid()),
             name=f"deepinfer-worker-{index}",
             daemon=True,
         )

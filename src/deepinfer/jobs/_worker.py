@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,21 @@ _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.25
 
 
-def worker_main(conn: Connection, threads: int | None, parent_pid: int) -> None:
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker runs the networks: CPU threads (None: the runtime's default), ``runtime`` (None:
+    ``$DEEPINFER_RUNTIME``, else ``auto``) and ``precision`` (None: ``$DEEPINFER_PRECISION``, else ``exact``)."""
+
+    threads: int | None = None
+    runtime: str | None = None
+    precision: str | None = None
+
+
+def worker_main(conn: Connection, options: WorkerOptions, parent_pid: int) -> None:
     """Entry point of a worker process (spawned)."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server stops us
-    worker = _Worker(conn, threads)
+    worker = _Worker(conn, options)
     conn.send(("ready", os.getpid()))
     while True:
         if not conn.poll(1.0):
@@ -57,12 +68,13 @@ def _die_with_parent(parent_pid: int) -> None:
 class _Worker:
     """Cards and their loaded networks, kept between jobs; one job at a time."""
 
-    def __init__(self, conn: Connection, threads: int | None) -> None:
+    def __init__(self, conn: Connection, options: WorkerOptions) -> None:
         import deepinfer._run  # noqa: F401  (import the runtime stack now, not in the first job)
         from deepinfer.store import ArtifactStore
 
         self.conn = conn
-        self.threads = threads
+        self.options = options
+        self.threads = options.threads
         self.store = ArtifactStore()
         self.loaded: dict[str, tuple[Any, Any]] = {}
         self.report: Callable[[str, int, int], None] = lambda task, done, total: None
@@ -110,12 +122,13 @@ class _Worker:
         if key not in self.loaded:
             card = ModelCard.model_validate_json(card_json)
             folder = Path(card_dir) if card_dir else None
-            # Runtime and precision from DEEPINFER_RUNTIME / DEEPINFER_PRECISION (default auto, exact); the
-            # compiled networks stay loaded in this worker between jobs.
+            # The compiled networks stay loaded in this worker between jobs.
             networks = card_network_cache(
                 card,
                 lambda name: fetch_artifact(self.store, card, name, folder, self._progress),
                 self.threads,
+                runtime=self.options.runtime,
+                precision=self.options.precision,
                 home=self.store.home,
             )
             self.loaded[key] = (card, networks)

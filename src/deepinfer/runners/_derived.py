@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ from deepinfer._exceptions import PipelineError
 from deepinfer._metrics import max_abs_diff
 from deepinfer.runners._runtimes import runtime_version
 from deepinfer.store import sha256_file
-from deepinfer.store._lock import exclusive_lock
+from deepinfer.store._cache import remove_path
+from deepinfer.store._lock import exclusive_lock, lock_if_free
 
 FloatArray = npt.NDArray[np.float32]
 CONVERTER = "onnx17-v1"  # the export: torch.onnx (TorchScript exporter), opset 17, dynamic batch + spatial axes
@@ -73,6 +75,35 @@ def derived_folder(home: Path) -> Path:
     return home / "artifacts" / "derived"
 
 
+_SOURCE = re.compile(r"\.?([0-9a-f]{64})\.")
+
+
+def prune_derived(home: Path, keep: set[str] | None = None, *, dry_run: bool = False) -> list[Path]:
+    """Remove the conversions that can no longer be used: made by another :data:`CONVERTER`, leftovers of an
+    interrupted conversion, anything else in the folder, and (given ``keep``) the conversions of artifacts
+    whose sha256 is not in ``keep``. A conversion running now (its lock held) is left alone."""
+    folder = derived_folder(home)
+    doomed: list[Path] = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        match = _SOURCE.match(path.name)
+        if match is None:
+            doomed.append(path)
+            continue
+        source = match.group(1)
+        lock = folder / f"{source}.lock"
+        if lock.exists():  # (a conversion takes its lock before it writes anything)
+            with lock_if_free(lock) as free:
+                if not free:
+                    continue
+        current = {f"{source}.lock", Derived(folder, source).onnx.name, Derived(folder, source).manifest.name}
+        if path.name not in current or (keep is not None and source not in keep) or path.is_symlink():
+            doomed.append(path)
+    if not dry_run:
+        for path in doomed:
+            remove_path(path)
+    return doomed
+
+
 def converted_onnx(
     home: Path,
     source: Path,
@@ -98,9 +129,7 @@ def converted_onnx(
         return _convert(derived, source, batch, tolerance, reference)
 
 
-def _convert(
-    derived: Derived, source: Path, batch: FloatArray, tolerance: float, reference: FloatArray | None
-) -> Path:
+def _convert(derived: Derived, source: Path, batch: FloatArray, tolerance: float, reference: FloatArray | None) -> Path:
     from deepinfer.runners._export import export_torchscript_to_onnx
     from deepinfer.runners._onnx import OnnxNetwork
     from deepinfer.runners._torchscript import TorchScriptNetwork

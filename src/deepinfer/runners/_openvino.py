@@ -16,6 +16,7 @@ with AMX, so it is always set explicitly); ``fast`` uses the reduced precision t
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,31 @@ PRECISIONS = ("exact", "fast")
 Shape = tuple[int, ...]
 
 
+CONVERTER_MODULE = "openvino.tools.ovc"
+
+
 def openvino() -> Any:
+    """The ``openvino`` package, imported without its model converter.
+
+    ``import openvino`` also imports ``openvino.tools.ovc`` (its converter from other frameworks, which deepinfer
+    does not use), and that module's import starts OpenVINO's usage telemetry: unless the user has declined it
+    before, it writes a client id under ``~/intel`` and sends an "import" event to Google Analytics from a
+    background thread. A tool that runs on clinical research machines must not do that behind its user's back,
+    so the converter is held out while the package loads (the package skips it when it cannot be imported) and
+    released afterwards for anyone who imports it explicitly."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    held_out = CONVERTER_MODULE not in sys.modules
+    if held_out:
+        sys.modules[CONVERTER_MODULE] = None  # type: ignore[assignment]  # import system: "not importable"
     try:
         import openvino
     except ImportError:
         message = "the openvino runtime needs the package openvino (pip install openvino)"
         raise RuntimeUnavailableError(message) from None
+    finally:
+        if held_out and sys.modules.get(CONVERTER_MODULE, 0) is None:
+            del sys.modules[CONVERTER_MODULE]
     return openvino
 
 

@@ -108,16 +108,16 @@ def candidates(card_type: str) -> list[str]:
     return [n for n in names if n is not None and can_run(card_type, n) and installed(n)]
 
 
-def check_choice(card_type: str, runtime: str, precision: str) -> None:
-    """A :class:`UsageError` for an unknown runtime or precision, or one that cannot run this card type;
-    a :class:`RuntimeUnavailableError` for a runtime that is not installed."""
-    if precision not in PRECISIONS:
+def check_choice(card_type: str | None, runtime: str | None, precision: str | None) -> None:
+    """A :class:`UsageError` for an unknown runtime or precision, or (given ``card_type``) a runtime that cannot
+    run that card type; a :class:`RuntimeUnavailableError` for a runtime that is not installed. None: not chosen."""
+    if precision is not None and precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if runtime == AUTO:
+    if runtime is None or runtime == AUTO:
         return
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIME_CHOICES)}")
-    if card_type not in NATIVE or not can_run(card_type, runtime):
+    if card_type is not None and (card_type not in NATIVE or not can_run(card_type, runtime)):
         raise UsageError(f"the runtime {runtime} cannot run a {card_type} card")
     if not installed(runtime):
         package = RUNTIMES[runtime].distributions[0]

@@ -37,6 +37,8 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
         manager_settings = ManagerSettings(
             workers=settings.workers,
             threads=settings.worker_threads,
+            runtime=settings.runtime,
+            precision=settings.precision,
             max_queued=settings.max_queued,
             max_attempts=settings.max_attempts,
         )

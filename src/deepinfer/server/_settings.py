@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import UsageError
+from deepinfer.runners._runtimes import check_choice
 
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"
 MiB = 1024 * 1024
@@ -26,6 +27,10 @@ class ServerSettings:
     workers: int = 1
     threads: int | None = None
     """CPU threads per worker (None: the cores divided among the workers)."""
+    runtime: str | None = None
+    """The workers' runtime: auto or a runtime name (None: ``$DEEPINFER_RUNTIME``, else ``auto``)."""
+    precision: str | None = None
+    """``exact`` or ``fast`` (None: ``$DEEPINFER_PRECISION``, else ``exact``)."""
     data_dir: Path = field(default_factory=default_data_dir)
     max_upload_bytes: int = 2048 * MiB
     max_queued: int = 100
@@ -57,3 +62,4 @@ def check_settings(settings: ServerSettings) -> None:
         raise UsageError("--workers, --max-queue and --max-upload-mb must be at least 1")
     if not 0 < settings.port < 65536:
         raise UsageError(f"--port {settings.port}: not a TCP port")
+    check_choice(None, settings.runtime, settings.precision)  # before any worker starts

@@ -70,7 +70,7 @@ def prune_cache(
             doomed.append(folder)
     if not dry_run:
         for path in doomed:
-            _remove(path)
+            remove_path(path)
     return doomed
 
 
@@ -83,7 +83,8 @@ def _in_use(path: Path, pattern: re.Pattern[str], lock_path: Callable[[str], Pat
         return not free
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file, a symlink (never what it points to) or a folder tree; nothing if it is gone."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
