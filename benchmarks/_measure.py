@@ -43,6 +43,17 @@ def measure(label: str, code: str, env: dict[str, str] | None = None) -> Measure
     return Measurement(label, wall, float(inner), usage.ru_maxrss / 1024, cpu, report)
 
 
+def compile_bytecode() -> None:
+    """Byte-compile deepinfer's modules, as ``pip install`` does for an installed package (and had done for the
+    reference pipelines' packages), so no run compiles sources at start-up, even where the environment sets
+    PYTHONDONTWRITEBYTECODE."""
+    import compileall
+
+    import deepinfer
+
+    compileall.compile_dir(str(Path(deepinfer.__file__).parent), quiet=1)
+
+
 def table(rows: list[Measurement], reference: str) -> str:
     ref = next(r for r in rows if r.label == reference)
     lines = [

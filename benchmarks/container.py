@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _measure import Measurement, measure, repo_root, table
+from _measure import Measurement, compile_bytecode, measure, repo_root, table
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27, write_t2_like
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--card", type=Path, default=None, help="a card made by deepinfer package build")
     args = parser.parse_args()
+    compile_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         source = args.volume or write_t2_like(COLIN27, folder / "t2_like.nii.gz")

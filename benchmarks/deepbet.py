@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
-from _measure import Measurement, mask_dice, measure, median_table, repo_root, table
+from _measure import Measurement, compile_bytecode, mask_dice, measure, median_table, repo_root, table
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX card (and its export)")
     args = parser.parse_args()
+    compile_bytecode()
     weights = weight_files()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -29,7 +29,7 @@ from pathlib import Path
 from statistics import median
 
 from _flops import conv_flops
-from _measure import Measurement, mask_dice, measure, repo_root
+from _measure import Measurement, compile_bytecode, mask_dice, measure, repo_root
 from deepbet import DEEPBET, weight_files
 from taps import TAPS
 
@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--skip-taps", action="store_true")
     parser.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
     args = parser.parse_args()
+    compile_bytecode()
     load = os.getloadavg()
     sections = [f"Load average before the runs: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)."]
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _measure import Measurement, mask_dice, measure, repo_root, table
+from _measure import Measurement, compile_bytecode, mask_dice, measure, repo_root, table
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27, write_t2_like
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--volume", type=Path, default=None, help="default: the T2-like Colin27 probe")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         source = args.volume or write_t2_like(COLIN27, folder / "t2_like.nii.gz")

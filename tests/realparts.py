@@ -4,8 +4,10 @@ Import it as ``from realparts import require`` (a unique module name, unlike ``c
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,6 +24,15 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required real part missing in CI: {reason}")
     pytest.skip(reason)
+
+
+def need(module: str, reason: str = "") -> ModuleType:
+    """The module ``module``, or (as :func:`require`) a local skip and a CI failure when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        require(False, reason or f"needs the package that provides {module!r}")
+        raise  # not reached: require() skips or fails
 
 
 T2_LIKE_SPACING = (0.7, 0.6, 0.5)  # mm: the head then fills a pelvis-sized field of view

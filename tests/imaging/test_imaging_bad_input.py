@@ -13,6 +13,7 @@ from imaging_helpers import crop
 
 from deepinfer._exceptions import InputError
 from deepinfer.imaging import Volume, read_volume, volume_to_sitk, write_volume
+from realparts import need
 
 
 def refused(path: Path, reason: str) -> InputError:
@@ -143,7 +144,7 @@ def test_degenerate_direction_is_refused(tmp_path: Path) -> None:
 def test_nifti_nonfinite_voxels_written_by_nibabel(colin27_head: Volume, tmp_path: Path, endianness: str) -> None:
     """ITK 5 reads a NIfTI NaN as 0; the reader still sees it on disk, in either byte order and with scaling,
     and puts it back (scaled like its neighbours) when non-finite voxels are allowed."""
-    nibabel = pytest.importorskip("nibabel")
+    nibabel = need("nibabel")
     stored = colin27_head.array.astype(np.float32)
     stored[1, 2, 3], stored[40, 50, 19], stored[0, 0, 0] = np.nan, np.inf, -np.inf
     header = nibabel.Nifti1Header(endianness=endianness)

@@ -11,6 +11,7 @@ from imaging_helpers import crop, pydicom_test_file, rotation_direction, with_ge
 
 from deepinfer._exceptions import InputError
 from deepinfer.imaging import Volume, read_volume, volume_to_sitk
+from realparts import need
 
 DICOM_DECIMALS = 1e-4  # positions are written as decimal strings (DS, at most 16 characters)
 
@@ -64,7 +65,7 @@ def test_folder_without_dicom_is_refused(tmp_path: Path) -> None:
 
 def test_real_single_slice_mr_reads_as_one_slice_volume(tmp_path: Path) -> None:
     """pydicom's MR_small.dcm (64×64 MR slice): a folder holding one slice is a volume one voxel thick."""
-    pydicom = pytest.importorskip("pydicom", reason="the real DICOM test files ship with pydicom")
+    pydicom = need("pydicom", reason="the real DICOM test files ship with pydicom")
     source = pydicom_test_file("MR_small.dcm")
     shutil.copy(source, tmp_path / "MR_small.dcm")
     volume = read_volume(tmp_path)
@@ -81,7 +82,7 @@ def test_real_single_slice_mr_reads_as_one_slice_volume(tmp_path: Path) -> None:
 
 def test_real_multiframe_dose_reads_as_3d(tmp_path: Path) -> None:
     """pydicom's rtdose.dcm: one multi-frame file (15 frames of 10×10) is a 3D volume."""
-    pydicom = pytest.importorskip("pydicom", reason="the real DICOM test files ship with pydicom")
+    pydicom = need("pydicom", reason="the real DICOM test files ship with pydicom")
     source = pydicom_test_file("rtdose.dcm")
     shutil.copy(source, tmp_path / "rtdose.dcm")
     volume = read_volume(tmp_path)

@@ -10,6 +10,7 @@ from pipeline_helpers import run_steps_on
 
 from deepinfer._exceptions import PipelineError
 from deepinfer.imaging import Volume
+from realparts import need
 
 
 def numpy_network(batch: np.ndarray) -> np.ndarray:
@@ -19,7 +20,7 @@ def numpy_network(batch: np.ndarray) -> np.ndarray:
 
 
 def monai_reference(array: np.ndarray, roi: list[int], **options: Any) -> np.ndarray:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from monai.inferers.utils import sliding_window_inference
 
     def predictor(window: Any) -> Any:

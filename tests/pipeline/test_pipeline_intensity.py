@@ -8,6 +8,7 @@ from pipeline_helpers import run_steps_on
 from scipy import ndimage
 
 from deepinfer.imaging import Volume
+from realparts import need
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def with_background(small_mr: Volume) -> Volume:
 
 
 def test_zscore_over_nonzero_voxels_matches_monai(with_background: Volume) -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from monai.transforms import NormalizeIntensity
 
     image = run_steps_on(with_background, [("normalize_zscore", {"nonzero": True})]).image

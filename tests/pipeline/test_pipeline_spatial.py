@@ -11,6 +11,7 @@ from deepinfer._exceptions import PipelineError
 from deepinfer.imaging import Geometry, Volume, volume_from_sitk, volume_to_sitk
 from deepinfer.pipeline import Tensor
 from deepinfer.pipeline._grid import orientation_code
+from realparts import need
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -42,7 +43,7 @@ def test_reoriented_voxels_keep_their_physical_position(odd_grid: Volume) -> Non
 
 def monai_spacing(volume: Volume, spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """MONAI's Spacing (bilinear, border, align_corners=False) on the volume in RAS, as TAPS uses it."""
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from monai.data import MetaTensor
     from monai.transforms import Orientation, Spacing
 
@@ -139,7 +140,7 @@ def test_crop_foreground_margin_beyond_the_border_pads_or_clips() -> None:
 
 
 def test_crop_foreground_matches_monai_crop_foreground(small_mr: Volume) -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from monai.transforms import CropForeground, NormalizeIntensity
 
     steps = [("normalize_zscore", {"nonzero": True}), ("crop_foreground", {"threshold": 0.0, "margin": 5})]

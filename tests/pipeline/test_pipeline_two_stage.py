@@ -17,6 +17,7 @@ from deepinfer.pipeline import PipelineState, Tensor, build_steps
 from deepinfer.pipeline._base import Snapshot
 from deepinfer.pipeline._grid import nearest_exact_indices
 from deepinfer.pipeline._spatial import Resize
+from realparts import need
 
 Steps = list[tuple[str, dict[str, Any]]]
 
@@ -31,14 +32,14 @@ def volume_of(array: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0
 
 @pytest.mark.parametrize(("source", "target"), [(181, 128), (217, 128), (171, 256), (256, 171), (2, 55), (7, 7)])
 def test_nearest_exact_indices_equal_torch(source: int, target: int) -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     values = torch.arange(source, dtype=torch.float32).reshape(1, 1, source, 1, 1)
     expected = torch.nn.functional.interpolate(values, (target, 1, 1), mode="nearest-exact").flatten().numpy()
     np.testing.assert_array_equal(nearest_exact_indices(source, target), expected.astype(int))
 
 
 def test_resize_nearest_exact_equals_torch_and_keeps_the_field_of_view(small_mr: Volume) -> None:
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     image = run_steps_on(small_mr, [("resize", {"size": [32, 41, 77], "interpolation": "nearest_exact"})]).image
     tensor = torch.from_numpy(np.asarray(small_mr.array, dtype=np.float32))[None, None]
     expected = torch.nn.functional.interpolate(tensor, (32, 41, 77), mode="nearest-exact")[0].numpy()
@@ -77,8 +78,8 @@ def test_percentiles_are_stored_and_scale_to_range_uses_them_on_another_grid(sma
 
 
 def test_deepbet_normalisation_is_reproduced_by_three_steps(small_mr: Volume) -> None:
-    torch = pytest.importorskip("torch")
-    deepbet_utils = pytest.importorskip("deepbet.utils")
+    torch = need("torch")
+    deepbet_utils = need("deepbet.utils")
     steps: Steps = [
         ("percentiles", {"lower": 0.5, "upper": 99.5, "store_as": "intensity"}),
         ("scale_to_range", {"values": "intensity"}),
@@ -195,8 +196,8 @@ def test_crop_to_mask_errors(small_mr: Volume) -> None:
 
 @pytest.mark.parametrize("seed", [*range(6), 255])  # 255: a widened size exactly halfway (23.75 × 1.2)
 def test_crop_to_mask_box_equals_deepbets_bounding_box(seed: int) -> None:
-    torch = pytest.importorskip("torch")
-    bet = pytest.importorskip("deepbet.bet")
+    torch = need("torch")
+    bet = need("deepbet.bet")
     rng = np.random.default_rng(seed)
     shape = tuple(int(n) for n in rng.integers(20, 90, size=3))
     small = np.zeros((16, 16, 16), dtype=np.float32)

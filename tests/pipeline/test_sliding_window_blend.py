@@ -16,6 +16,7 @@ from pipeline_helpers import run_steps_on
 
 from deepinfer.imaging import Geometry, Volume
 from deepinfer.pipeline._inference import importance_map, windows
+from realparts import need
 
 MAX_PEAK_RSS_GB = 4.0
 CT_SHAPE = (512, 512, 800)
@@ -77,6 +78,7 @@ from onnx import TensorProto, helper, numpy_helper
 from deepinfer.imaging import Geometry, Volume
 from deepinfer.pipeline import Pipeline, build_steps
 from deepinfer.runners import NetworkCache
+from realparts import need
 
 def conv_net(path):
     weight = numpy_helper.from_array(np.full((1, 1, 3, 3, 3), 1 / 27, np.float32), "w")
@@ -105,7 +107,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "peak_gb": peak_gb, "o
 
 @pytest.mark.slow
 def test_a_ct_sized_volume_through_a_taps_sized_window_stays_under_4_gb(tmp_path: Path) -> None:
-    pytest.importorskip("onnx")
+    need("onnx")
     command = [sys.executable, "-c", textwrap.dedent(MEMORY_PROBE), str(tmp_path / "conv.onnx"),
                json.dumps(CT_SHAPE), json.dumps(TAPS_WINDOW)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)

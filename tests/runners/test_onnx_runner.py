@@ -10,14 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from deepinfer._exceptions import IntegrityError, PipelineError, RuntimeUnavailableError
 from deepinfer.runners import LOADERS, NetworkCache, OnnxNetwork, load_network
 from deepinfer.runners._external import may_name_external_data
 from deepinfer.runners._onnx import choose_providers
-
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
 def affine_model(weight: Any) -> Any:

@@ -13,6 +13,7 @@ from deepbet_helpers import BBOX_SHAPE, colin27_batch, deepbet_model
 
 from deepinfer._exceptions import PipelineError, RuntimeUnavailableError
 from deepinfer.runners._torchscript import TorchScriptNetwork
+from realparts import need
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_bbox_net_matches_torch_jit(bbox_model: Path, batch: npt.NDArray[np.floa
 
 
 def test_first_output_of_a_tuple_is_returned(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+    need("torch")
     import torch
 
     class TwoHeads(torch.nn.Module):
@@ -79,7 +80,7 @@ def test_missing_torch_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_a_file_torch_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+    need("torch")
     path = tmp_path / "broken.pt"
     path.write_bytes(b"not a TorchScript archive")
     with pytest.raises(PipelineError, match=r"broken\.pt"):

@@ -18,17 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import pytest
 from hostile_helpers import card_document, nifti_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deepinfer import CardError, FetchError, InputError
 from deepinfer.card import ModelCard, dump_card, import_legacy, parse_card
 from deepinfer.registry._index import card_from_bytes, parse_index
 from deepinfer.store import UrlPolicy, check_relative, check_url_path, resolve_inside
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from realparts import need
 
 FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 JSON = st.recursive(
@@ -190,7 +188,7 @@ def _address_space_limit(extra: int) -> Iterator[None]:
 def test_image_headers_are_checked_before_allocation(
     shape: list[int], zooms: list[float], datatype: int, bitpix: int, offset: float, data: bytes
 ) -> None:
-    pytest.importorskip("nibabel")
+    need("nibabel")
     from deepinfer.imaging import read_volume
 
     content = bytearray(nifti_bytes(tuple(shape), tuple(zooms), data))

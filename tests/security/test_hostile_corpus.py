@@ -16,6 +16,8 @@ from hostile_cases_files import ARCHIVE_CASES, CARD_CASES, IMAGE_CASES, ONNX_CAS
 from hostile_cases_network import HTTP_PATH_CASES, REGISTRY_CASES, SIGNED_CASES, URL_CASES
 from hostile_helpers import CARD_BYTES, DATA, Hostile
 
+from realparts import need
+
 CASES: list[Hostile] = [
     *URL_CASES,
     *HTTP_PATH_CASES,
@@ -52,7 +54,7 @@ def test_the_hostile_case_is_rejected_and_nothing_leaves_its_root(case: Hostile,
     for prefix, modules in _NEEDS.items():
         if case.id.startswith(prefix):
             for module in modules:
-                pytest.importorskip(module)
+                need(module)
     root = tmp_path / "root"
     root.mkdir()
     (tmp_path / "outside").mkdir()

@@ -59,22 +59,32 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class UrllibTransport:
-    """The default transport (standard library); ``ssl_context`` allows a private certificate authority."""
+    """The default transport (standard library); ``ssl_context`` allows a private certificate authority.
+
+    The opener (and the default TLS context, whose certificate store takes about 20 ms to load) is made on the
+    first request, so a run that fetches nothing does not pay for it."""
 
     def __init__(self, timeout: float = 60.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
-        opener = urllib.request.OpenerDirector()
-        for handler in (
-            urllib.request.ProxyHandler(),
-            urllib.request.UnknownHandler(),
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPSHandler(context=ssl_context or ssl.create_default_context()),
-            urllib.request.HTTPDefaultErrorHandler(),
-            _NoRedirects(),
-            urllib.request.HTTPErrorProcessor(),
-        ):
-            opener.add_handler(handler)
-        self._opener = opener
+        self._ssl_context = ssl_context
+        self._built: urllib.request.OpenerDirector | None = None
+
+    @property
+    def _opener(self) -> urllib.request.OpenerDirector:
+        if self._built is None:
+            opener = urllib.request.OpenerDirector()
+            for handler in (
+                urllib.request.ProxyHandler(),
+                urllib.request.UnknownHandler(),
+                urllib.request.HTTPHandler(),
+                urllib.request.HTTPSHandler(context=self._ssl_context or ssl.create_default_context()),
+                urllib.request.HTTPDefaultErrorHandler(),
+                _NoRedirects(),
+                urllib.request.HTTPErrorProcessor(),
+            ):
+                opener.add_handler(handler)
+            self._built = opener
+        return self._built
 
     @contextlib.contextmanager
     def open(self, url: str, headers: Mapping[str, str] | None = None) -> Iterator[HttpResponse]:
