@@ -6,23 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from card_documents import minimal_card
+
 
 def card(card_id: str, version: str = "1.0.0", **fields: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "id": card_id,
-        "name": card_id.replace("-", " ").title(),
-        "version": version,
-        "task": "segmentation",
-        "modality": "MR",
-        "anatomy": "prostate",
-        "license": {"code": "MIT", "weights": "CC-BY-4.0"},
-        "inputs": [{"name": "image", "type": "volume"}],
-        "outputs": [{"name": "mask", "type": "probability_map"}],
-        "runtime": {"type": "onnx"},
-        "pipeline": [{"step": "output", "params": {"name": "mask"}}],
-    }
-    document.update(fields)
-    return document
+    return minimal_card(card_id, version, **fields)
 
 
 def write_card(folder: Path, relative: str, document: dict[str, Any]) -> Path:

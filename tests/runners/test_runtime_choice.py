@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from card_documents import minimal_card
 from deepinfer._exceptions import RuntimeUnavailableError, UsageError
 from deepinfer.card import parse_card
 from deepinfer.runners import NetworkCache, OnnxNetwork, OpenVinoNetwork, SelectedNetwork, card_network_cache
@@ -122,15 +123,13 @@ def test_no_runtime_that_works_is_an_error(model: Path, tmp_path: Path, monkeypa
 
 
 def card_document(fast: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "id": "tiny", "name": "tiny", "version": "1.0.0", "task": "segmentation", "modality": "MR",
-        "anatomy": "brain", "license": {"code": "MIT", "weights": "MIT"},
-        "inputs": [{"type": "volume", "name": "T1"}], "outputs": [{"type": "probability_map", "name": "P"}],
-        "artifacts": [{"name": "net", "sha256": "0" * 64, "size": 1, "source": {"kind": "file", "path": "n.onnx"}}],
-        "runtime": {"type": "onnx"},
-        "pipeline": [{"step": "infer", "params": {"network": "net"}}, {"step": "output", "params": {"name": "P"}}],
-        "precision": {"exact_max_abs_diff": 0.02, **({"fast": fast} if fast is not None else {})},
-    }  # fmt: skip
+    return minimal_card(
+        inputs=[{"type": "volume", "name": "T1"}],
+        outputs=[{"type": "probability_map", "name": "P"}],
+        artifacts=[{"name": "net", "sha256": "0" * 64, "size": 1, "source": {"kind": "file", "path": "n.onnx"}}],
+        pipeline=[{"step": "infer", "params": {"network": "net"}}, {"step": "output", "params": {"name": "P"}}],
+        precision={"exact_max_abs_diff": 0.02, **({"fast": fast} if fast is not None else {})},
+    )
 
 
 def test_a_card_without_fast_bounds_runs_exact(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from card_documents import minimal_card
 from deepinfer._config import Settings
 from deepinfer._exceptions import FetchError
 from deepinfer.card import Artifact
@@ -52,21 +53,7 @@ def outside(root: Path) -> Path:
 
 
 def card_document(card_id: str = "evil", **fields: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "id": card_id,
-        "name": "Evil",
-        "version": "1.0.0",
-        "task": "segmentation",
-        "modality": "MR",
-        "anatomy": "prostate",
-        "license": {"code": "MIT", "weights": "MIT"},
-        "inputs": [{"name": "image", "type": "volume"}],
-        "outputs": [{"name": "mask", "type": "probability_map"}],
-        "runtime": {"type": "onnx"},
-        "pipeline": [{"step": "output", "params": {"name": "mask"}}],
-    }
-    document.update(fields)
-    return document
+    return minimal_card(card_id, **fields)
 
 
 CARD_BYTES = json.dumps(card_document()).encode()
