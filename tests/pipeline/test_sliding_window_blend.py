@@ -78,7 +78,6 @@ from onnx import TensorProto, helper, numpy_helper
 from deepinfer.imaging import Geometry, Volume
 from deepinfer.pipeline import Pipeline, build_steps
 from deepinfer.runners import NetworkCache
-from realparts import need
 
 def conv_net(path):
     weight = numpy_helper.from_array(np.full((1, 1, 3, 3, 3), 1 / 27, np.float32), "w")

@@ -76,6 +76,38 @@ def test_auto_measures_once_then_remembers(model: Path, tmp_path: Path) -> None:
     assert len(choices(tmp_path)) == 1
 
 
+def test_a_remembered_runtime_and_shape_are_prepared_in_the_background(model: Path, tmp_path: Path) -> None:
+    assert cache(model, tmp_path, "auto")("model").prepare() is False  # nothing remembered yet: nothing to do
+    cache(model, tmp_path, "auto")("model")(BATCH)
+    path = tmp_path / "runtimes" / "choices.json"
+    document = json.loads(path.read_text())
+    (entry,) = document["entries"].values()
+    entry["runtime"] = "openvino"  # the runtime that compiles ahead for a shape
+    path.write_text(json.dumps(document))
+
+    selected = cache(model, tmp_path, "auto")("model")  # opening the network starts the preparation
+    assert isinstance(selected, SelectedNetwork) and selected.early is not None
+    prepared = selected.early.result(timeout=60)
+    assert prepared is not None and prepared[0] == "openvino"
+    network = prepared[1]
+    assert isinstance(network, OpenVinoNetwork) and ((1, 4, 4, 4), False) in network._compiled  # before any call
+    np.testing.assert_allclose(selected(BATCH[:1]), 2 * BATCH[:1])
+    assert selected.chosen is not None and selected.chosen.network is network  # the prepared one runs
+    assert selected.describe() == {"runtime": "openvino", "precision": "f32", "chosen": "remembered"}
+
+    other = cache(model, tmp_path, "auto")("model")  # prepared for the remembered shape, called with another
+    small = np.ones((1, 1, 3, 3, 3), np.float32)
+    np.testing.assert_allclose(other(small), 2 * small)
+    assert other.describe()["chosen"] == "measured"
+
+
+def test_a_failed_preparation_leaves_the_work_to_the_first_call(model: Path, tmp_path: Path) -> None:
+    spec = choice.NetworkSpec("onnx", tmp_path / "gone.onnx", "0" * 64, 1, "exact", 1e-3, tmp_path)
+    assert choice.prepare(spec, "openvino", (1, 4, 4, 4)) is None
+    torchscript = choice.NetworkSpec("torchscript", model, "1" * 64, 1, "exact", 1e-3, tmp_path)
+    assert choice.prepare(torchscript, "openvino", (1, 4, 4, 4)) is None  # no verified conversion: none made
+
+
 def test_a_damaged_or_foreign_verdict_is_measured_again(model: Path, tmp_path: Path) -> None:
     cache(model, tmp_path, "auto")("model")(BATCH)
     path = tmp_path / "runtimes" / "choices.json"

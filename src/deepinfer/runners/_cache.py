@@ -96,7 +96,9 @@ class NetworkCache:
         sha256 = self.digests.get(artifact) or sha256_file(path)
         home = self.home if self.home is not None else deepinfer_home()
         spec = NetworkSpec(self.runtime_type, path, sha256, self.threads, self.precision, self.tolerance, home)
-        return SelectedNetwork(spec, self.runtime)
+        selected = SelectedNetwork(spec, self.runtime)
+        selected.prepare()  # a remembered runtime and shape start compiling in the background now
+        return selected
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """For provenance: artifact → the runtime and compute precision it ran on (and how it was chosen)."""

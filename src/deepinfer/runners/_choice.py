@@ -11,6 +11,13 @@ The verdict goes to ``<home>/runtimes/choices.json`` (plain JSON, at most :data:
 pickle), keyed by a digest of the artifact's sha256, the input shape, the precision, the thread count, the
 host's CPU (:func:`~deepinfer.runners._runtimes.host_fingerprint`) and the installed runtimes' versions. A
 changed runtime version or another machine sharing the folder measures again.
+
+A remembered verdict also names the input shape the network last ran with here. When a run opens the network,
+:meth:`SelectedNetwork.prepare` loads that runtime and compiles for that shape in one background thread, while
+the pipeline reads and prepares the image on the other core (compiling releases the GIL); the first call
+takes the prepared network when its runtime is the one remembered for the real shape, and otherwise opens
+one as before. Nothing is converted or measured in the background, and a failure there only means the
+foreground does the work (and reports any error itself).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import json
 import os
 import secrets
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +38,7 @@ import numpy.typing as npt
 
 from deepinfer._exceptions import DeepInferError, RuntimeUnavailableError
 from deepinfer.pipeline import Network
-from deepinfer.runners._derived import CONVERTER, converted_onnx, output_difference
+from deepinfer.runners._derived import CONVERTER, Derived, converted_onnx, derived_folder, output_difference
 from deepinfer.runners._runtimes import (
     AUTO,
     NATIVE,
@@ -44,8 +52,11 @@ from deepinfer.runners._runtimes import (
 from deepinfer.store._lock import exclusive_lock
 
 FloatArray = npt.NDArray[np.float32]
+Shape = tuple[int, ...]
 CACHE_VERSION = 1
 MAX_ENTRIES = 256
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepinfer-prepare")
+"""One thread: networks are prepared one after another, in the order the pipeline will use them."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,21 @@ class ChoiceCache:
         entries = document.get("entries") if isinstance(document, dict) else None
         return entries if isinstance(entries, dict) and document.get("version") == CACHE_VERSION else {}
 
+    def latest(self, spec: NetworkSpec) -> tuple[Shape, str] | None:
+        """The input shape and runtime of the newest verdict that still holds for ``spec`` here, if any."""
+        for entry in reversed(list(self._entries().values())):
+            if not isinstance(entry, dict) or entry.get("artifact") != spec.sha256:
+                continue
+            shape = entry.get("shape")
+            if entry.get("precision") != spec.precision or not isinstance(shape, list):
+                continue
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+                continue
+            runtime = self.get(self.key(spec, tuple(shape)))
+            if runtime is not None:
+                return tuple(shape), runtime
+        return None
+
     def get(self, key: str) -> str | None:
         """The remembered runtime for ``key`` when it is a known, installed runtime; else None."""
         entry = self._entries().get(key)
@@ -168,8 +194,30 @@ def measure(spec: NetworkSpec, batch: FloatArray) -> Chosen:
     return best
 
 
-def settle(spec: NetworkSpec, runtime: str, batch: FloatArray) -> Chosen:
-    """Open the network for ``runtime`` (or choose one for ``auto``) and run ``batch`` on it."""
+def prepare(spec: NetworkSpec, runtime: str, shape: Shape) -> tuple[str, Network] | None:
+    """``spec``'s network opened by ``runtime`` and compiled for ``shape`` where the runtime compiles ahead
+    (without converting anything); None when that cannot be done without a real input, or fails."""
+    try:
+        path = spec.path
+        if needs_conversion(spec.card_type, runtime):
+            found = Derived(derived_folder(spec.home), spec.sha256).verified()
+            if found is None:
+                return None
+            path = found
+        network = RUNTIMES[runtime].load(path, spec.threads, spec.precision)
+        compile_ahead = getattr(network, "prepare", None)
+        if compile_ahead is not None:
+            compile_ahead(shape)
+        return runtime, network
+    except Exception:  # the foreground opens the network itself and reports what goes wrong
+        return None
+
+
+def settle(
+    spec: NetworkSpec, runtime: str, batch: FloatArray, early: Future[tuple[str, Network] | None] | None = None
+) -> Chosen:
+    """Open the network for ``runtime`` (or choose one for ``auto``) and run ``batch`` on it; ``early`` is a
+    network being prepared in the background (:func:`prepare`), used when it is the runtime to run."""
     if runtime != AUTO:
         network = open_runtime(spec, runtime, batch)
         return Chosen(network, runtime, "requested", np.asarray(network(batch), dtype=np.float32))
@@ -177,7 +225,11 @@ def settle(spec: NetworkSpec, runtime: str, batch: FloatArray) -> Chosen:
     key = cache.key(spec, tuple(int(n) for n in batch.shape[1:]))
     remembered = cache.get(key)
     if remembered is not None:
-        network = open_runtime(spec, remembered, batch)
+        prepared = early.result() if early is not None else None
+        if prepared is not None and prepared[0] == remembered:
+            network = prepared[1]
+        else:
+            network = open_runtime(spec, remembered, batch)
         return Chosen(network, remembered, "remembered", np.asarray(network(batch), dtype=np.float32))
     chosen = measure(spec, batch)
     entry = {
@@ -200,10 +252,25 @@ class SelectedNetwork:
         self.spec = spec
         self.runtime = runtime
         self.chosen: Chosen | None = None
+        self.early: Future[tuple[str, Network] | None] | None = None
+
+    def prepare(self) -> bool:
+        """With ``auto``, start preparing the runtime and input shape remembered for this network (see the
+        module notes) in the background; False when nothing is remembered (or it is already running)."""
+        if self.runtime != AUTO or self.chosen is not None or self.early is not None:
+            return False
+        latest = ChoiceCache(self.spec.home).latest(self.spec)
+        if latest is None:
+            return False
+        shape, runtime = latest
+        self.early = _BACKGROUND.submit(prepare, self.spec, runtime, shape)
+        return True
 
     def __call__(self, batch: FloatArray) -> FloatArray:
         if self.chosen is None:
-            self.chosen = settle(self.spec, self.runtime, np.ascontiguousarray(batch, dtype=np.float32))
+            contiguous = np.ascontiguousarray(batch, dtype=np.float32)
+            self.chosen = settle(self.spec, self.runtime, contiguous, self.early)
+            self.early = None
             output, self.chosen.output = self.chosen.output, None
             assert output is not None
             return output

@@ -148,6 +148,10 @@ class OpenVinoNetwork:
             self._compiled[key] = _Compiled(compiled, throughput)
         return self._compiled[key]
 
+    def prepare(self, shape: Shape) -> None:
+        """Compile now for single items of ``shape`` (channels and spatial sizes), so the first call does not."""
+        self._compile(tuple(int(n) for n in shape), False)
+
     @property
     def preferred_batch(self) -> int:
         """How many items a call runs at once (one per stream) for the last input shape seen; 1 before any."""
