@@ -26,8 +26,9 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +56,33 @@ FloatArray = npt.NDArray[np.float32]
 Shape = tuple[int, ...]
 CACHE_VERSION = 1
 MAX_ENTRIES = 256
-_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepinfer-prepare")
-"""One thread: networks are prepared one after another, in the order the pipeline will use them."""
+
+
+class Background:
+    """``work()`` running in its own thread; preparations run one after another, in the order they were started
+    (the order the pipeline will use the networks), so that they do not compete with each other for the cores.
+    (A thread rather than ``concurrent.futures``, whose import alone costs 15 ms of every run's start-up.)"""
+
+    _lock = threading.Lock()
+    _last: threading.Thread | None = None
+
+    def __init__(self, work: Callable[[], tuple[str, Network] | None]) -> None:
+        self._value: tuple[str, Network] | None = None
+        with Background._lock:
+            previous = Background._last
+            self._thread = threading.Thread(target=self._run, args=(work, previous), name="deepinfer-prepare")
+            Background._last = self._thread
+            self._thread.start()
+
+    def _run(self, work: Callable[[], tuple[str, Network] | None], previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()
+        self._value = work()
+
+    def result(self, timeout: float | None = None) -> tuple[str, Network] | None:
+        """The prepared (runtime, network), once the work has ended; None if it could not be prepared."""
+        self._thread.join(timeout)
+        return None if self._thread.is_alive() else self._value
 
 
 @dataclass(frozen=True)
@@ -213,9 +239,7 @@ def prepare(spec: NetworkSpec, runtime: str, shape: Shape) -> tuple[str, Network
         return None
 
 
-def settle(
-    spec: NetworkSpec, runtime: str, batch: FloatArray, early: Future[tuple[str, Network] | None] | None = None
-) -> Chosen:
+def settle(spec: NetworkSpec, runtime: str, batch: FloatArray, early: Background | None = None) -> Chosen:
     """Open the network for ``runtime`` (or choose one for ``auto``) and run ``batch`` on it; ``early`` is a
     network being prepared in the background (:func:`prepare`), used when it is the runtime to run."""
     if runtime != AUTO:
@@ -252,7 +276,7 @@ class SelectedNetwork:
         self.spec = spec
         self.runtime = runtime
         self.chosen: Chosen | None = None
-        self.early: Future[tuple[str, Network] | None] | None = None
+        self.early: Background | None = None
 
     def prepare(self) -> bool:
         """With ``auto``, start preparing the runtime and input shape remembered for this network (see the
@@ -263,7 +287,8 @@ class SelectedNetwork:
         if latest is None:
             return False
         shape, runtime = latest
-        self.early = _BACKGROUND.submit(prepare, self.spec, runtime, shape)
+        spec = self.spec
+        self.early = Background(lambda: prepare(spec, runtime, shape))
         return True
 
     def __call__(self, batch: FloatArray) -> FloatArray:
