@@ -105,6 +105,7 @@ def test_prune_keeps_current_conversions_of_kept_artifacts_only(tmp_path: Path) 
     folder = derived_folder(tmp_path)
     folder.mkdir(parents=True)
     kept, dropped, busy = "a" * 64, "b" * 64, "c" * 64
+    lock = f"{dropped}.lock"
     names = {
         "current": [f"{kept}.lock", f"{kept}.{CONVERTER}.onnx", f"{kept}.{CONVERTER}.json"],
         "unused": [f"{dropped}.lock", f"{dropped}.{CONVERTER}.onnx", f"{dropped}.{CONVERTER}.json"],
@@ -119,11 +120,21 @@ def test_prune_keeps_current_conversions_of_kept_artifacts_only(tmp_path: Path) 
         planned = prune_derived(tmp_path, {kept, busy}, dry_run=True)
         assert all(p.exists() for p in planned)
         removed = prune_derived(tmp_path, {kept, busy})
-    expected = {folder / n for group in ("unused", "stale", "stray") for n in names[group]}
+    expected = {folder / n for group in ("unused", "stale", "stray") for n in names[group]} - {folder / lock}
     assert set(planned) == set(removed) == expected
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*names["current"], *names["running"], f"{busy}.lock"])
+    kept_names = [*names["current"], *names["running"], f"{busy}.lock", lock]  # lock files always stay
+    assert sorted(p.name for p in folder.iterdir()) == sorted(kept_names)
     # without a list of artifacts to keep, only what no current conversion can use goes: here the stale file
     # and the partial file of the conversion that has ended since (its lock is free now)
     (folder / f"{kept}.onnx9-v0.onnx").write_bytes(b"x")
     assert set(prune_derived(tmp_path)) == {folder / f"{kept}.onnx9-v0.onnx", folder / names["running"][0]}
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*names["current"], f"{busy}.lock"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names["current"], f"{busy}.lock", lock])
+    # links are removed, never followed, and a linked folder is not pruned at all
+    victim = tmp_path / "victim.onnx"
+    victim.write_bytes(b"x")
+    (folder / f"{kept}.onnx9-v0.onnx").symlink_to(victim)
+    assert prune_derived(tmp_path) == [folder / f"{kept}.onnx9-v0.onnx"] and victim.exists()
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    assert prune_derived(tmp_path, set()) == [] and (elsewhere / names["current"][1]).exists()

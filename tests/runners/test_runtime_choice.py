@@ -4,6 +4,7 @@ precision fall-back for cards without fast-mode bounds, and the env defaults. Re
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,32 @@ def test_a_remembered_runtime_and_shape_are_prepared_in_the_background(model: Pa
     assert selected.chosen is not None and selected.chosen.network is network  # the prepared one runs
     assert selected.describe() == {"runtime": "openvino", "precision": "f32", "chosen": "remembered"}
 
-    other = cache(model, tmp_path, "auto")("model")  # prepared for the remembered shape, called with another
+
+
+def test_runtimes_are_measured_only_after_the_preparations_end(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache(model, tmp_path, "auto")("model")(BATCH)  # remembered for shape (1, 4, 4, 4)
+    events: list[str] = []
+    real_prepare, real_measure = choice.prepare, choice.measure
+
+    def slow_prepare(*args: Any) -> Any:
+        time.sleep(0.5)
+        prepared = real_prepare(*args)
+        events.append("prepared")
+        return prepared
+
+    def recorded_measure(*args: Any) -> Any:
+        events.append("measuring")
+        return real_measure(*args)
+
+    monkeypatch.setattr(choice, "prepare", slow_prepare)
+    monkeypatch.setattr(choice, "measure", recorded_measure)
+    other = cache(model, tmp_path, "auto")("model")  # prepares the remembered shape, is called with another
     small = np.ones((1, 1, 3, 3, 3), np.float32)
     np.testing.assert_allclose(other(small), 2 * small)
     assert other.describe()["chosen"] == "measured"
+    assert events == ["prepared", "measuring"]  # no runtime was timed while a compile was running
 
 
 def test_a_failed_preparation_leaves_the_work_to_the_first_call(model: Path, tmp_path: Path) -> None:

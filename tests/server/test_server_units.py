@@ -120,7 +120,9 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def test_the_bind_rule(tmp_path: Path) -> None:
+def test_the_bind_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPINFER_RUNTIME", raising=False)
+    monkeypatch.delenv("DEEPINFER_PRECISION", raising=False)
     check_settings(ServerSettings(data_dir=tmp_path))
     check_settings(ServerSettings(host="0.0.0.0", token="secret", data_dir=tmp_path))
     with pytest.raises(UsageError, match="without a token"):
@@ -132,6 +134,10 @@ def test_the_bind_rule(tmp_path: Path) -> None:
         check_settings(ServerSettings(runtime="tensorrt", data_dir=tmp_path))
     with pytest.raises(UsageError, match="unknown precision 'half'"):
         check_settings(ServerSettings(precision="half", data_dir=tmp_path))
+    monkeypatch.setenv("DEEPINFER_RUNTIME", "tensorrt")  # what the workers would read without --runtime
+    with pytest.raises(UsageError, match="unknown runtime 'tensorrt'"):
+        check_settings(ServerSettings(data_dir=tmp_path))
+    check_settings(ServerSettings(runtime="auto", data_dir=tmp_path))
 
 
 def test_client_file_names_are_display_only() -> None:

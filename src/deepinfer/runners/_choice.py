@@ -12,12 +12,13 @@ pickle), keyed by a digest of the artifact's sha256, the input shape, the precis
 host's CPU (:func:`~deepinfer.runners._runtimes.host_fingerprint`) and the installed runtimes' versions. A
 changed runtime version or another machine sharing the folder measures again.
 
-A remembered verdict also names the input shape the network last ran with here. When a run opens the network,
-:meth:`SelectedNetwork.prepare` loads that runtime and compiles for that shape in one background thread, while
-the pipeline reads and prepares the image on the other core (compiling releases the GIL); the first call
-takes the prepared network when its runtime is the one remembered for the real shape, and otherwise opens
-one as before. Nothing is converted or measured in the background, and a failure there only means the
-foreground does the work (and reports any error itself).
+A verdict also names the input shape it was measured for. When a run opens the network,
+:meth:`SelectedNetwork.prepare` loads the runtime of the newest verdict that still holds and compiles for its
+shape in a background thread, while the pipeline reads and prepares the image on the other core (compiling
+releases the GIL); the first call takes the prepared network when its runtime is the one remembered for the
+real shape, and otherwise opens one as before (waiting for every preparation to end before it measures).
+Nothing is converted or measured in the background, TorchScript is not prepared (torch sets its thread count
+per thread), and a failure there only means the foreground does the work (and reports any error itself).
 """
 
 from __future__ import annotations
@@ -59,30 +60,41 @@ MAX_ENTRIES = 256
 
 
 class Background:
-    """``work()`` running in its own thread; preparations run one after another, in the order they were started
-    (the order the pipeline will use the networks), so that they do not compete with each other for the cores.
+    """The preparation of ``runtime``'s network by ``work()`` in its own thread. Preparations run one after
+    another, in the order they were started (the order the pipeline will use the networks), so that they do not
+    compete with each other for the cores; once the interpreter is exiting, the ones not yet begun are skipped.
     (A thread rather than ``concurrent.futures``, whose import alone costs 15 ms of every run's start-up.)"""
 
     _lock = threading.Lock()
     _last: threading.Thread | None = None
 
-    def __init__(self, work: Callable[[], tuple[str, Network] | None]) -> None:
+    def __init__(self, runtime: str, work: Callable[[], tuple[str, Network] | None]) -> None:
+        self.runtime = runtime
         self._value: tuple[str, Network] | None = None
         with Background._lock:
             previous = Background._last
             self._thread = threading.Thread(target=self._run, args=(work, previous), name="deepinfer-prepare")
+            self._thread.start()  # (raises when no thread can be started: then nothing is chained to it)
             Background._last = self._thread
-            self._thread.start()
 
     def _run(self, work: Callable[[], tuple[str, Network] | None], previous: threading.Thread | None) -> None:
         if previous is not None:
             previous.join()
-        self._value = work()
+        if threading.main_thread().is_alive():  # (not alive: the interpreter waits for this thread to exit)
+            self._value = work()
 
     def result(self, timeout: float | None = None) -> tuple[str, Network] | None:
         """The prepared (runtime, network), once the work has ended; None if it could not be prepared."""
         self._thread.join(timeout)
         return None if self._thread.is_alive() else self._value
+
+    @classmethod
+    def wait_all(cls) -> None:
+        """Wait until every preparation started so far has ended (before measuring runtimes against each other)."""
+        with cls._lock:
+            last = cls._last
+        if last is not None:
+            last.join()
 
 
 @dataclass(frozen=True)
@@ -132,19 +144,25 @@ class ChoiceCache:
 
     @staticmethod
     def key(spec: NetworkSpec, shape: tuple[int, ...]) -> str:
-        names = candidates(spec.card_type)
-        facts = {
+        return ChoiceCache._digest(ChoiceCache._facts(spec), shape)
+
+    @staticmethod
+    def _facts(spec: NetworkSpec) -> dict[str, Any]:
+        """What a verdict depends on besides the input shape."""
+        return {
             "artifact": spec.sha256,
-            "shape": list(shape),
             "precision": spec.precision,
             "tolerance": spec.tolerance,
             "threads": spec.threads,
             "host": host_fingerprint(),
-            "runtimes": {name: runtime_version(name) for name in names},
+            "runtimes": {name: runtime_version(name) for name in candidates(spec.card_type)},
             "converter": CONVERTER,
             "version": CACHE_VERSION,
         }
-        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+    @staticmethod
+    def _digest(facts: dict[str, Any], shape: tuple[int, ...]) -> str:
+        return hashlib.sha256(json.dumps({**facts, "shape": list(shape)}, sort_keys=True).encode()).hexdigest()
 
     def _entries(self) -> dict[str, Any]:
         try:
@@ -155,8 +173,10 @@ class ChoiceCache:
         return entries if isinstance(entries, dict) and document.get("version") == CACHE_VERSION else {}
 
     def latest(self, spec: NetworkSpec) -> tuple[Shape, str] | None:
-        """The input shape and runtime of the newest verdict that still holds for ``spec`` here, if any."""
-        for entry in reversed(list(self._entries().values())):
+        """The input shape and runtime of the newest verdict measured for ``spec`` that still holds here."""
+        entries = self._entries()
+        facts = self._facts(spec)
+        for key, entry in reversed(list(entries.items())):
             if not isinstance(entry, dict) or entry.get("artifact") != spec.sha256:
                 continue
             shape = entry.get("shape")
@@ -164,16 +184,14 @@ class ChoiceCache:
                 continue
             if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
                 continue
-            runtime = self.get(self.key(spec, tuple(shape)))
-            if runtime is not None:
+            runtime = _usable_runtime(entry)
+            if runtime is not None and key == self._digest(facts, tuple(shape)):
                 return tuple(shape), runtime
         return None
 
     def get(self, key: str) -> str | None:
         """The remembered runtime for ``key`` when it is a known, installed runtime; else None."""
-        entry = self._entries().get(key)
-        runtime = entry.get("runtime") if isinstance(entry, dict) else None
-        return runtime if isinstance(runtime, str) and runtime in RUNTIMES and installed(runtime) else None
+        return _usable_runtime(self._entries().get(key))
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +203,12 @@ class ChoiceCache:
             temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
             temporary.write_text(json.dumps({"version": CACHE_VERSION, "entries": kept}, indent=1), encoding="utf-8")
             os.replace(temporary, self.path)
+
+
+def _usable_runtime(entry: Any) -> str | None:
+    """The runtime a verdict names when it is a known runtime installed here; else None."""
+    runtime = entry.get("runtime") if isinstance(entry, dict) else None
+    return runtime if isinstance(runtime, str) and runtime in RUNTIMES and installed(runtime) else None
 
 
 def measure(spec: NetworkSpec, batch: FloatArray) -> Chosen:
@@ -223,6 +247,8 @@ def measure(spec: NetworkSpec, batch: FloatArray) -> Chosen:
 def prepare(spec: NetworkSpec, runtime: str, shape: Shape) -> tuple[str, Network] | None:
     """``spec``'s network opened by ``runtime`` and compiled for ``shape`` where the runtime compiles ahead
     (without converting anything); None when that cannot be done without a real input, or fails."""
+    if runtime == "torchscript":  # nothing to compile ahead, and torch's thread count is set per thread
+        return None
     try:
         path = spec.path
         if needs_conversion(spec.card_type, runtime):
@@ -249,12 +275,10 @@ def settle(spec: NetworkSpec, runtime: str, batch: FloatArray, early: Background
     key = cache.key(spec, tuple(int(n) for n in batch.shape[1:]))
     remembered = cache.get(key)
     if remembered is not None:
-        prepared = early.result() if early is not None else None
-        if prepared is not None and prepared[0] == remembered:
-            network = prepared[1]
-        else:
-            network = open_runtime(spec, remembered, batch)
+        prepared = early.result() if early is not None and early.runtime == remembered else None
+        network = prepared[1] if prepared is not None else open_runtime(spec, remembered, batch)
         return Chosen(network, remembered, "remembered", np.asarray(network(batch), dtype=np.float32))
+    Background.wait_all()  # runtimes are timed against each other on a machine not busy compiling
     chosen = measure(spec, batch)
     entry = {
         "runtime": chosen.runtime,
@@ -283,12 +307,15 @@ class SelectedNetwork:
         module notes) in the background; False when nothing is remembered (or it is already running)."""
         if self.runtime != AUTO or self.chosen is not None or self.early is not None:
             return False
-        latest = ChoiceCache(self.spec.home).latest(self.spec)
-        if latest is None:
+        try:
+            latest = ChoiceCache(self.spec.home).latest(self.spec)
+            if latest is None:
+                return False
+            shape, runtime = latest
+            spec = self.spec
+            self.early = Background(runtime, lambda: prepare(spec, runtime, shape))
+        except Exception:  # (e.g. no thread can be started): the first call does the work, as without it
             return False
-        shape, runtime = latest
-        spec = self.spec
-        self.early = Background(lambda: prepare(spec, runtime, shape))
         return True
 
     def __call__(self, batch: FloatArray) -> FloatArray:

@@ -80,28 +80,48 @@ _SOURCE = re.compile(r"\.?([0-9a-f]{64})\.")
 
 def prune_derived(home: Path, keep: set[str] | None = None, *, dry_run: bool = False) -> list[Path]:
     """Remove the conversions that can no longer be used: made by another :data:`CONVERTER`, leftovers of an
-    interrupted conversion, anything else in the folder, and (given ``keep``) the conversions of artifacts
-    whose sha256 is not in ``keep``. A conversion running now (its lock held) is left alone."""
+    interrupted conversion, anything else in the folder (links are removed, never followed), and (given
+    ``keep``) the conversions of artifacts whose sha256 is not in ``keep``. Each source's files go while its
+    lock is held; a conversion running now (its lock taken) is left alone, and lock files stay (removing one
+    could let two processes hold different locks for the same conversion)."""
     folder = derived_folder(home)
-    doomed: list[Path] = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    strays: list[Path] = []
+    by_source: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
         match = _SOURCE.match(path.name)
-        if match is None:
-            doomed.append(path)
-            continue
-        source = match.group(1)
+        if match is None or path.is_symlink():
+            strays.append(path)
+        else:
+            by_source.setdefault(match.group(1), []).append(path)
+    doomed = _remove_all(strays, dry_run)
+    for source, paths in by_source.items():
+        derived = Derived(folder, source)
         lock = folder / f"{source}.lock"
-        if lock.exists():  # (a conversion takes its lock before it writes anything)
+        usable = {derived.onnx.name, derived.manifest.name} if keep is None or source in keep else set()
+        unwanted = [p for p in paths if p != lock and p.name not in usable]
+        if lock.exists() and not lock.is_file():
+            unwanted.append(lock)  # something else under the lock's name: not a lock
+        if not unwanted:
+            continue
+        if not lock.is_file():  # no conversion of this source has ever started here
+            doomed += _remove_all(unwanted, dry_run)
+            continue
+        try:
             with lock_if_free(lock) as free:
-                if not free:
-                    continue
-        current = {f"{source}.lock", Derived(folder, source).onnx.name, Derived(folder, source).manifest.name}
-        if path.name not in current or (keep is not None and source not in keep) or path.is_symlink():
-            doomed.append(path)
-    if not dry_run:
-        for path in doomed:
-            remove_path(path)
+                if free:
+                    doomed += _remove_all(unwanted, dry_run)
+        except OSError:  # the lock cannot be opened: leave this source alone
+            continue
     return doomed
+
+
+def _remove_all(paths: list[Path], dry_run: bool) -> list[Path]:
+    if not dry_run:
+        for path in paths:
+            remove_path(path)
+    return paths
 
 
 def converted_onnx(

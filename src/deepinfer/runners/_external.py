@@ -13,6 +13,7 @@ bytes, without importing ``onnx`` or parsing the model (0.1 s saved per load of 
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def external_locations(model: Any) -> list[str]:
 def may_name_external_data(path: Path) -> bool:
     """False when ``path``'s bytes cannot hold an external-data entry (the key ``location`` never occurs)."""
     with path.open("rb") as file:
-        if path.stat().st_size == 0:
+        if os.fstat(file.fileno()).st_size == 0:  # (mmap cannot map an empty file)
             return False
         with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return data.find(EXTERNAL_KEY) != -1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ Shape = tuple[int, ...]
 
 
 CONVERTER_MODULE = "openvino.tools.ovc"
+_IMPORTING = threading.Lock()
 
 
 def openvino() -> Any:
@@ -44,21 +46,21 @@ def openvino() -> Any:
     before, it writes a client id under ``~/intel`` and sends an "import" event to Google Analytics from a
     background thread. A tool that runs on clinical research machines must not do that behind its user's back,
     so the converter is held out while the package loads (the package skips it when it cannot be imported) and
-    released afterwards for anyone who imports it explicitly."""
-    if "openvino" in sys.modules:
-        return sys.modules["openvino"]
-    held_out = CONVERTER_MODULE not in sys.modules
-    if held_out:
-        sys.modules[CONVERTER_MODULE] = None  # type: ignore[assignment]  # import system: "not importable"
-    try:
-        import openvino
-    except ImportError:
-        message = "the openvino runtime needs the package openvino (pip install openvino)"
-        raise RuntimeUnavailableError(message) from None
-    finally:
-        if held_out and sys.modules.get(CONVERTER_MODULE, 0) is None:
-            del sys.modules[CONVERTER_MODULE]
-    return openvino
+    released afterwards for anyone who imports it explicitly. A lock keeps a second thread (a network being
+    prepared in the background) from seeing the package half-imported or the converter held out."""
+    with _IMPORTING:
+        held_out = "openvino" not in sys.modules and CONVERTER_MODULE not in sys.modules
+        if held_out:
+            sys.modules[CONVERTER_MODULE] = None  # type: ignore[assignment]  # import system: "not importable"
+        try:
+            import openvino
+        except ImportError:
+            message = "the openvino runtime needs the package openvino (pip install openvino)"
+            raise RuntimeUnavailableError(message) from None
+        finally:
+            if held_out and sys.modules.get(CONVERTER_MODULE, 0) is None:
+                del sys.modules[CONVERTER_MODULE]
+        return openvino
 
 
 def reduced_precision(capabilities: Sequence[str]) -> str:

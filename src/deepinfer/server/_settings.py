@@ -9,6 +9,7 @@ from pathlib import Path
 
 from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import UsageError
+from deepinfer.runners._cache import PRECISION_VARIABLE, RUNTIME_VARIABLE
 from deepinfer.runners._runtimes import check_choice
 
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"
@@ -62,4 +63,6 @@ def check_settings(settings: ServerSettings) -> None:
         raise UsageError("--workers, --max-queue and --max-upload-mb must be at least 1")
     if not 0 < settings.port < 65536:
         raise UsageError(f"--port {settings.port}: not a TCP port")
-    check_choice(None, settings.runtime, settings.precision)  # before any worker starts
+    # before any worker starts: the options, else the variables the workers would read
+    runtime = settings.runtime or os.environ.get(RUNTIME_VARIABLE) or None
+    check_choice(None, runtime, settings.precision or os.environ.get(PRECISION_VARIABLE) or None)
