@@ -97,38 +97,18 @@ class Modes:
         return Row("server (API)", total, final["timings"]["pipeline_s"])
 
     def server_cli(self) -> Row:
-        out = self.target("thin")
-        total = deepinfer(
-            "run",
-            "prostate-taps",
-            "-i",
-            str(self.volume),
-            "-o",
-            str(out / "seg.nii.gz"),
-            "--server",
-            self.server.url,
-            "--progress",
-            "none",
-            env=self.env,
-        )
-        return Row("server (thin CLI)", total, timings(out / "seg.provenance.json")["pipeline_s"])
+        return self._cli_run("server (thin CLI)", "thin", "--server", self.server.url)
 
     def cold_cli(self) -> Row:
-        out = self.target("cli")
-        total = deepinfer(
-            "run",
-            "prostate-taps",
-            "-i",
-            str(self.volume),
-            "-o",
-            str(out / "seg.nii.gz"),
-            "--threads",
-            str(self.threads),
-            "--progress",
-            "none",
-            env=self.env,
-        )
-        return Row("cold CLI", total, timings(out / "seg.provenance.json")["pipeline_s"])
+        return self._cli_run("cold CLI", "cli", "--threads", str(self.threads))
+
+    def _cli_run(self, label: str, folder: str, *options: str) -> Row:
+        """``deepinfer run prostate-taps`` in a fresh process with ``options``; compute from its provenance."""
+        out = self.target(folder)
+        seg = out / "seg.nii.gz"
+        total = deepinfer("run", "prostate-taps", "-i", str(self.volume), "-o", str(seg), *options, "--progress",
+                          "none", env=self.env)  # fmt: skip
+        return Row(label, total, timings(out / "seg.provenance.json")["pipeline_s"])
 
     def container(self) -> Row:
         assert self.image is not None
