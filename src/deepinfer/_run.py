@@ -5,8 +5,6 @@ This is the one place the front ends (CLI, server, Slicer) call to run a model l
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepinfer._exceptions import InputError, UsageError
+from deepinfer._exceptions import InputError, PipelineError, UsageError
+from deepinfer._memory import check_working_memory
+from deepinfer._outputs import StagedOutputs, storage_error
 from deepinfer.card._model import ClassScoresMember, ContainerRuntime, ModelCard, PointListMember, ScalarMember
 from deepinfer.card._params import resolve_parameters
-from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume, write_volume
+from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, image_files, read_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
 from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore, sha256_file
@@ -41,6 +41,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds reading the inputs (``read_s``), loading the networks (``load_s``; 0 when the caller keeps them
     warm) and running the pipeline (``pipeline_s``: the model's own compute)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know about the run (an input that looks empty); also in the provenance."""
 
 
 def image_suffix(path: Path) -> str:
@@ -101,11 +103,31 @@ def _check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[
             raise UsageError(f"{path}: the output folder {path.parent} does not exist")
 
 
-def _input_digest(path: Path) -> str:
+def _input_record(path: Path) -> dict[str, Any]:
+    """The input's file name and sha256; a header with detached voxel data also lists each data file's sha256,
+    a DICOM folder gives one digest over its files."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return "sha256-of-files:" + ",".join(sha256_file(p)[:16] for p in files)
-    return sha256_file(path)
+        files = image_files(path)
+        return {"file": path.name, "sha256": "sha256-of-files:" + ",".join(sha256_file(p)[:16] for p in files)}
+    header, *detached = image_files(path)
+    record: dict[str, Any] = {"file": path.name, "sha256": sha256_file(header)}
+    if detached:
+        record["data_files"] = [{"file": p.name, "sha256": sha256_file(p)} for p in detached]
+    return record
+
+
+def input_warnings(volumes: Mapping[str, Volume], inputs: Mapping[str, Path]) -> list[str]:
+    """A warning for each input whose voxels all hold one value (all zero, say): it looks empty."""
+    warnings = []
+    for name, volume in volumes.items():
+        array = volume.array
+        if array.size and array.min() == array.max():
+            value = array.flat[0].item()
+            warnings.append(
+                f"{inputs[name]}: the input looks empty (every voxel of input {name} is {value}); "
+                "the result is unlikely to mean anything"
+            )
+    return warnings
 
 
 def fetch_artifact(
@@ -139,6 +161,7 @@ def run_model(
     networks: NetworkCache | None = None,
     runtime: str | None = None,
     precision: str | None = None,
+    self_contained: bool = False,
 ) -> RunResult:
     """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar.
 
@@ -148,13 +171,19 @@ def run_model(
     ``auto`` and ``exact``; see :func:`deepinfer.runners.card_network_cache`).
 
     A ``runtime: container`` card runs in its container (``container``: engine, timeout, GPU, log; default
-    from the environment); every other card runs its pipeline in this process."""
+    from the environment); every other card runs its pipeline in this process, after checking that its
+    estimated working memory fits (:mod:`deepinfer._memory`). ``self_contained``: refuse inputs whose voxels
+    lie in detached data files (what the server asks of uploads).
+
+    The outputs, their provenance and the picture are written all or nothing: a failure leaves the files of an
+    earlier run in place and nothing half-written."""
     values = resolve_parameters(card, params)
     _check_inputs(card, inputs, outputs)
     started_at = datetime.now(UTC)
     start = clock()
-    volumes_in = {name: read_volume(path) for name, path in inputs.items()}
+    volumes_in = {name: read_volume(path, self_contained=self_contained) for name, path in inputs.items()}
     timings = {"read_s": clock() - start, "load_s": 0.0}
+    warnings = input_warnings(volumes_in, inputs)
     if card.runtime.type == "container":
         from deepinfer.container import ContainerOptions, run_container
 
@@ -162,6 +191,8 @@ def run_model(
         results = run_container(card, volumes_in, values, list(outputs), options, progress)
     else:
         pipeline = Pipeline.from_card(card, values)
+        first = card.inputs[0].name
+        check_working_memory(first, inputs[first], volumes_in[first], pipeline.steps)
         if networks is None:
             artifacts = store or ArtifactStore()
             networks = card_network_cache(
@@ -177,27 +208,33 @@ def run_model(
             networks(artifact)
         timings["load_s"] = clock() - loading
         # Pipelines take one image today (every card so far has one volume input); the first input is it.
-        results = pipeline.run(volumes_in[card.inputs[0].name], networks, progress)
+        results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref)
     seconds = clock() - start
     timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
     record = _provenance(card, values, inputs, started_at, seconds)
     record["timings"] = {name: round(value, 3) for name, value in timings.items()}
+    if warnings:
+        record["warnings"] = warnings
     if networks is not None:
         record["runtime"].update(_runtime_record(networks))
-    written: list[Path] = []
-    try:
+    with StagedOutputs() as staged:
         for name, path in outputs.items():
-            write_volume(results[name], path)
-            written.append(path)
-            sidecar = provenance_path(path)
-            _write_json_atomic(sidecar, {**record, "output": {"name": name, "file": path.name}})
-            written.append(sidecar)
-        picture = _write_report(card, volumes_in, results, inputs, outputs) if report else None
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings)
+            staged.volume(results[name], path)
+            staged.json({**record, "output": {"name": name, "file": path.name}}, provenance_path(path))
+        picture = _write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
+        staged.commit()
+    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings)
+
+
+def _run_pipeline(
+    pipeline: Pipeline, path: Path, volume: Volume, networks: NetworkCache, progress: ProgressCallback, ref: str
+) -> dict[str, Volume]:
+    """The pipeline's outputs; a step that fails on this image is reported as bad input naming its file."""
+    try:
+        return pipeline.run(volume, networks, progress)
+    except PipelineError as error:
+        size = "×".join(str(n) for n in volume.geometry.size)
+        raise InputError(f"{path}: {ref} cannot process this image (size {size}): {error}") from None
 
 
 def labelled_volume_ml(volume: Volume) -> float:
@@ -213,7 +250,9 @@ def _write_report(
     results: Mapping[str, Volume],
     inputs: Mapping[str, Path],
     outputs: Mapping[str, Path],
+    staged: StagedOutputs,
 ) -> Path | None:
+    """The picture, staged beside the outputs; the path it will have once they are committed."""
     from deepinfer.report import render_result, report_path
 
     first = card.inputs[0].name
@@ -222,7 +261,12 @@ def _write_report(
     title = inputs[first].name
     if labelmaps:
         title += f" — {labelled_volume_ml(results[labelmaps[0]]):.1f} mL labelled"
-    return render_result(card, volumes_in[first], results, {}, title, report_path(primary))
+    target = report_path(primary)
+    try:
+        written = render_result(card, volumes_in[first], results, {}, title, staged.path(target))
+    except OSError as error:
+        raise storage_error(target, error) from None
+    return target if written is not None else None
 
 
 def _provenance(
@@ -240,7 +284,7 @@ def _provenance(
         "runtime": {"type": card.runtime.type, **runtime},
         "artifacts": {a.name: a.sha256 for a in card.artifacts},
         "parameters": dict(values),
-        "inputs": {name: {"file": path.name, "sha256": _input_digest(path)} for name, path in inputs.items()},
+        "inputs": {name: _input_record(path) for name, path in inputs.items()},
         "deepinfer_version": __version__,
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
@@ -254,9 +298,3 @@ def _runtime_record(networks: NetworkCache) -> dict[str, Any]:
         "precision": {"requested": networks.requested_precision, "used": networks.precision},
         "networks": networks.describe(),
     }
-
-
-def _write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)

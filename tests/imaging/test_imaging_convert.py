@@ -20,6 +20,7 @@ def test_public_names_are_pinned() -> None:
             "SUPPORTED_SUFFIXES",
             "Geometry",
             "Volume",
+            "image_files",
             "read_volume",
             "volume_from_sitk",
             "volume_to_sitk",

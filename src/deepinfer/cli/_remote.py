@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from deepinfer._exceptions import UsageError
 from deepinfer.card._model import ModelCard
 from deepinfer.pipeline import ProgressCallback
 from deepinfer.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from deepinfer._outputs import StagedOutputs
 
 SERVER_VARIABLE = "DEEPINFER_SERVER"
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"
@@ -121,6 +124,7 @@ def run_remote(
 ) -> Any:
     """Run ``card`` on the server: upload, follow the job's progress, download every output (all or nothing)
     with its provenance sidecar. Returns a :class:`deepinfer._run.RunResult`. Ctrl-C cancels the job."""
+    from deepinfer._outputs import StagedOutputs
     from deepinfer._run import RunResult, _check_inputs, image_suffix
     from deepinfer.card._params import resolve_parameters
     from deepinfer.client import job_error
@@ -143,9 +147,11 @@ def run_remote(
             raise
         if final["state"] != "succeeded":
             raise job_error(final)
-        written = _download_all(client, job_id, final, inputs, outputs, output_format, progress)
+        with StagedOutputs() as staged:
+            written = _download_all(client, job_id, final, inputs, outputs, output_format, progress, staged)
+            picture = _report(card, inputs, outputs, staged) if report else None
+            staged.commit()
     record = {**(final.get("provenance") or {}), "server": {"url": target.url, "job": job_id}}
-    picture = _report(card, inputs, outputs) if report else None
     seconds = time.perf_counter() - start
     return RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
 
@@ -169,30 +175,25 @@ def _download_all(
     outputs: Mapping[str, Path],
     output_format: str,
     progress: ProgressCallback,
+    staged: StagedOutputs,
 ) -> dict[str, Path]:
-    from deepinfer._run import _write_json_atomic, image_suffix, provenance_path
-    from deepinfer.imaging import read_volume, write_volume
+    """Every output and its provenance sidecar, staged (the caller commits them all at once)."""
+    from deepinfer._run import image_suffix, provenance_path
+    from deepinfer.imaging import read_volume
 
-    written: list[Path] = []
-    try:
-        for name, path in outputs.items():
-            if image_suffix(path) == output_format:
-                client.download(job_id, name, path, lambda done, total, n=name: progress(f"download {n}", done, total))
-            else:  # a format the server does not write (.nhdr, .mhd): convert, the geometry is kept exactly
-                temporary = path.with_name(f".{path.name}.server{output_format}")
-                client.download(job_id, name, temporary)
-                try:
-                    write_volume(read_volume(temporary), path)
-                finally:
-                    temporary.unlink(missing_ok=True)
-            written.append(path)
-            sidecar = provenance_path(path)
-            _write_json_atomic(sidecar, _local_provenance(final, job_id, client.url, name, path, inputs))
-            written.append(sidecar)
-    except BaseException:
-        for item in written:
-            item.unlink(missing_ok=True)
-        raise
+    for name, path in outputs.items():
+        if image_suffix(path) == output_format:
+            client.download(
+                job_id, name, staged.path(path), lambda done, total, n=name: progress(f"download {n}", done, total)
+            )
+        else:  # a format the server does not write (.nhdr, .mhd): convert, the geometry is kept exactly
+            temporary = staged.path(path.with_name(f".{path.name}.server{output_format}"))
+            client.download(job_id, name, temporary)
+            try:
+                staged.volume(read_volume(temporary), path)
+            finally:
+                temporary.unlink(missing_ok=True)
+        staged.json(_local_provenance(final, job_id, client.url, name, path, inputs), provenance_path(path))
     return dict(outputs)
 
 
@@ -208,10 +209,12 @@ def _local_provenance(
     return record
 
 
-def _report(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> Path | None:
+def _report(
+    card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path], staged: StagedOutputs
+) -> Path | None:
     from deepinfer._run import _write_report
     from deepinfer.imaging import read_volume
 
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
-    results = {name: read_volume(path) for name, path in outputs.items()}
-    return _write_report(card, volumes_in, results, inputs, outputs)
+    results = {name: read_volume(staged.path(path)) for name, path in outputs.items()}
+    return _write_report(card, volumes_in, results, inputs, outputs, staged)

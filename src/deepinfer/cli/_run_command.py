@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card._model import (
@@ -68,12 +69,14 @@ def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) 
     result: dict[str, Path] = {}
     for item in values:
         name, sep, path = item.partition("=")
-        if sep and name in names:
-            result[name] = Path(path)
-        elif len(names) >= 1 and names[0] not in result:
-            result[names[0]] = Path(item)
-        else:
-            raise UsageError(f"{card.id}: give {what}s as NAME=PATH; its {what}s are {', '.join(names)}")
+        if not (sep and name in names):
+            name, path = names[0], item
+        if name in result:
+            raise UsageError(
+                f"{card.id}: the {what} {name} is given twice ({result[name]} and {path}); give each {what} once "
+                f"(as PATH for the first, {names[0]}, or as NAME=PATH; its {what}s are {', '.join(names)})"
+            )
+        result[name] = Path(path)
     return result
 
 
@@ -196,6 +199,8 @@ def _run(
                 runtime=chosen(options, "runtime"),
                 precision=chosen(options, "precision"),
             )
+    for warning in getattr(result, "warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
     if result.report is not None:

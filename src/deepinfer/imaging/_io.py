@@ -22,8 +22,10 @@ A 4D image with a single time point is taken as the 3D volume it holds.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,7 @@ import numpy as np
 
 from deepinfer._exceptions import DeepInferError, InputError, UsageError
 from deepinfer.imaging._convert import volume_from_sitk, volume_to_sitk
+from deepinfer.imaging._detached import detached_data_files
 from deepinfer.imaging._dicom import read_dicom_series
 from deepinfer.imaging._nifti import NiftiLayout, nifti_is_complete, nifti_nonfinite_voxels, nifti_voxel_sizes
 from deepinfer.imaging._sitk import simpleitk
@@ -65,8 +68,12 @@ def image_suffix(path: Path) -> str | None:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def read_volume(path: Path | str, *, allow_nonfinite: bool = False) -> Volume:
+def read_volume(path: Path | str, *, allow_nonfinite: bool = False, self_contained: bool = False) -> Volume:
     """Read a 3D scalar volume from a NIfTI/NRRD/MetaImage file or a DICOM series folder.
+
+    Detached voxel data (a ``.mhd``/``.nhdr``, or a ``.mha``/``.nrrd`` naming a data file) must be regular
+    files inside the header's folder; ``self_contained=True`` (what the server asks of uploads) refuses
+    detached data altogether.
 
     The array is indexed ``[i, j, k]`` and keeps the file's voxel type. ``metadata["format"]`` names the
     format; a DICOM folder also gives ``dicom_series_uid``, ``dicom_files``, ``dicom_modality`` and, when the
@@ -78,7 +85,9 @@ def read_volume(path: Path | str, *, allow_nonfinite: bool = False) -> Volume:
         _check_layout(path, image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
         _check_grid(path, image)
     elif path.is_file():
-        image, metadata, nifti = _read_image_file(path)
+        image, metadata, nifti = _read_image_file(path, self_contained)
+    elif path.exists():
+        raise InputError(f"{path}: not a regular file or folder")
     else:
         raise InputError(f"{path}: no such file or folder")
     volume = volume_from_sitk(_drop_single_time_point(image), metadata)
@@ -90,13 +99,27 @@ def read_volume(path: Path | str, *, allow_nonfinite: bool = False) -> Volume:
     return volume
 
 
-def _read_image_file(path: Path) -> tuple[Any, dict[str, str], NiftiLayout | None]:
-    sitk = simpleitk()
+def image_files(path: Path | str, *, self_contained: bool = False) -> list[Path]:
+    """The files reading ``path`` opens: the file and its detached voxel data (checked as by
+    :func:`read_volume`), or every file below a DICOM folder, sorted."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path, *detached_data_files(path, _kind(path), self_contained=self_contained)]
+
+
+def _kind(path: Path) -> str:
     suffix = image_suffix(path)
     if suffix is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise InputError(f"{path}: unsupported file type (expected {supported} or a DICOM series folder)")
-    kind = _FORMATS[suffix]
+    return _FORMATS[suffix]
+
+
+def _read_image_file(path: Path, self_contained: bool) -> tuple[Any, dict[str, str], NiftiLayout | None]:
+    sitk = simpleitk()
+    kind = _kind(path)
+    detached = detached_data_files(path, kind, self_contained=self_contained)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -105,7 +128,7 @@ def _read_image_file(path: Path) -> tuple[Any, dict[str, str], NiftiLayout | Non
         raise InputError(f"{path}: not a readable {kind} image (its header cannot be parsed)") from None
     _check_layout(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
     _check_grid(path, reader)
-    _check_allocation(path, reader)
+    _check_allocation(path, reader, detached)
     nifti = NiftiLayout.from_reader(reader)
     if nifti is not None:
         sizes = nifti_voxel_sizes(path)
@@ -126,18 +149,12 @@ def max_image_bytes() -> int:
     return int(configured) if configured.isdigit() else _DEFAULT_MAX_IMAGE_BYTES
 
 
-def _on_disk_bytes(path: Path) -> int:
-    """The file's size plus that of a detached data file beside it (MetaImage .raw/.zraw, NRRD .raw…)."""
-    stem = path.name.split(".")[0]
-    companions = (
-        [p for p in path.parent.glob(f"{stem}.*") if p != path and p.is_file()]
-        if path.suffix in {".mhd", ".nhdr"}
-        else []
-    )
-    return path.stat().st_size + sum(p.stat().st_size for p in companions)
+def _on_disk_bytes(path: Path, detached: Sequence[Path]) -> int:
+    """The header's size plus that of the detached data files it names (each counted once)."""
+    return path.stat().st_size + sum(p.stat().st_size for p in dict.fromkeys(detached))
 
 
-def _check_allocation(path: Path, reader: Any) -> None:
+def _check_allocation(path: Path, reader: Any, detached: Sequence[Path]) -> None:
     """Refuse a header that asks for more voxel memory than the cap, or than its bytes could hold.
 
     A header is tiny; its size fields can ask for many gigabytes. Checked before any voxel is allocated:
@@ -152,10 +169,11 @@ def _check_allocation(path: Path, reader: Any) -> None:
             f"{path}: its header asks for {wanted / 2**30:.1f} GiB of voxels (size {_size_text(reader.GetSize())}), "
             f"more than the {cap / 2**30:.1f} GiB allowed (DEEPINFER_MAX_IMAGE_BYTES)"
         )
-    if wanted > _on_disk_bytes(path) * _MAX_COMPRESSION_RATIO:
+    on_disk = _on_disk_bytes(path, detached)
+    if wanted > on_disk * _MAX_COMPRESSION_RATIO:
         raise InputError(
             f"{path}: its header asks for {wanted:,} bytes of voxels but the file holds only "
-            f"{_on_disk_bytes(path):,} bytes: the header is wrong or the file is truncated"
+            f"{on_disk:,} bytes: the header is wrong or the file is truncated"
         )
 
 
@@ -264,8 +282,20 @@ def write_volume(volume: Volume, path: Path | str, *, compress: bool = True) -> 
             sitk.WriteImage(image, str(Path(staging) / path.name), compress)
             _move_into_place(Path(staging), path)
     except (OSError, RuntimeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else "the writer failed"
-        raise DeepInferError(f"{path}: cannot write the image ({reason})") from None
+        raise DeepInferError(f"{path}: cannot write the image ({_write_failure(error, path, volume)})") from None
+
+
+def _write_failure(error: OSError | RuntimeError, path: Path, volume: Volume) -> str:
+    """Why a write failed; ITK's writers do not say, so a folder with less free space than the voxels is named."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return "the writer failed"
+    return "no space left on the device" if free < volume.array.nbytes + 2**20 else "the writer failed"
 
 
 def _move_into_place(staging: Path, target: Path) -> None:
