@@ -267,3 +267,41 @@ def test_a_document_that_is_not_an_object_is_refused() -> None:
         import_legacy(["members"], "list.json")
 
     assert [problem.path for problem in caught.value.problems] == ["$"]
+
+
+def _minimal(document: dict[str, Any]) -> dict[str, Any]:
+    """Only what the 2017 Slicer module read: name, docker (repository and digest) and members."""
+    return {key: document[key] for key in ("name", "docker", "members")}
+
+
+@pytest.mark.parametrize("name", ["ProstateSegmenter.json", "CTBoneSegmenter.json", "WMHSegmenterK2MICCAI2017.json"])
+def test_a_minimal_2017_file_imports_with_documented_defaults(legacy_document: LegacyDocument, name: str) -> None:
+    card, notes = import_legacy(_minimal(legacy_document(name)), name)
+    identity = (card.version, card.task, card.modality, card.anatomy)
+    assert identity == ("0.0.0", "segmentation", "unspecified", "unspecified")
+    assert "no version in the 2017 file: imported as version '0.0.0'" in notes
+    assert "no task in the 2017 file: segmentation, inferred from its LabelMap output" in notes
+    assert "no modality in the 2017 file: set to 'unspecified'" in notes
+    assert "no organ in the 2017 file: anatomy set to 'unspecified'" in notes
+    assert not validate_card(json.loads(dump_card(card)))
+    labelmap = next(o for o in card.outputs if isinstance(o, LabelmapMember))
+    assert labelmap.labels[0].name == card.name  # no organ to name the label after: the model's name
+
+
+def test_a_minimal_file_without_a_labelmap_output_needs_its_task(legacy_document: LegacyDocument) -> None:
+    document = _minimal(legacy_document("ProstateSegmenter.json"))
+    document["members"] = [m for m in document["members"] if m.get("voltype") != "LabelMap"]
+    with pytest.raises(CardError) as caught:
+        import_legacy(document, "no-labelmap.json")
+    assert [p.path for p in caught.value.problems] == ["$.task"]
+    assert "cannot be inferred" in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize(("key", "value"), [("version", "v0.1"), ("version", ""), ("task", "Hacking."), ("organ", "")])
+def test_a_present_but_wrong_identity_field_is_still_refused(
+    legacy_document: LegacyDocument, key: str, value: str
+) -> None:
+    document = _minimal(legacy_document("ProstateSegmenter.json")) | {key: value}
+    with pytest.raises(CardError) as caught:
+        import_legacy(document, "bad.json")
+    assert f"$.{key}" in [p.path for p in caught.value.problems]

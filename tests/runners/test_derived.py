@@ -138,3 +138,42 @@ def test_prune_keeps_current_conversions_of_kept_artifacts_only(tmp_path: Path) 
     folder.rename(elsewhere)
     folder.symlink_to(elsewhere)
     assert prune_derived(tmp_path, set()) == [] and (elsewhere / names["current"][1]).exists()
+
+
+WITHOUT_ONNX = """
+import sys
+sys.modules["onnx"] = None  # as on an install without the onnx package: importing it fails
+import numpy as np
+from pathlib import Path
+from deepinfer._exceptions import RuntimeUnavailableError
+from deepinfer.runners import NetworkCache
+net, home = Path(sys.argv[1]), Path(sys.argv[2])
+networks = NetworkCache("torchscript", lambda name: net, 1, runtime="auto", home=home)
+networks("net")(np.ones((1, 1, 8, 8, 8), np.float32))
+print(networks.describe()["net"]["runtime"])
+try:
+    NetworkCache("torchscript", lambda name: net, 1, runtime="openvino", home=home)("net")(
+        np.ones((1, 1, 8, 8, 8), np.float32)
+    )
+except RuntimeUnavailableError as error:
+    print(error)
+"""
+
+
+def test_without_the_onnx_package_auto_leaves_the_onnx_runtimes_out_with_a_note(
+    torchscript_net: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_ONNX, str(torchscript_net), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    chosen, refused = result.stdout.strip().splitlines()
+    assert chosen == "torchscript"
+    assert "runtime auto: onnxruntime and openvino left out for net: converting TorchScript to ONNX needs onnx" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    # asked for explicitly, the exporter's own failure is one clear line, not the exporter's traceback
+    assert refused == "net.pt: torch's ONNX export failed: Module onnx is not installed!"

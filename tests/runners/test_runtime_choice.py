@@ -16,6 +16,8 @@ from deepinfer._exceptions import RuntimeUnavailableError, UsageError
 from deepinfer.card import parse_card
 from deepinfer.runners import NetworkCache, OnnxNetwork, OpenVinoNetwork, SelectedNetwork, card_network_cache
 from deepinfer.runners import _choice as choice
+from deepinfer.runners import _contest as contest
+from deepinfer.runners import _spec as spec_module
 from deepinfer.runners._runtimes import can_run, candidates, check_choice, host_fingerprint, needs_conversion
 from deepinfer.store import sha256_file
 from tiny_networks import tiny_onnx
@@ -103,7 +105,7 @@ def test_runtimes_are_measured_only_after_the_preparations_end(
 ) -> None:
     cache(model, tmp_path, "auto")("model")(BATCH)  # remembered for shape (1, 4, 4, 4)
     events: list[str] = []
-    real_prepare, real_measure = choice.prepare, choice.measure
+    real_prepare, real_measure = choice.prepare, contest.measure
 
     def slow_prepare(*args: Any) -> Any:
         time.sleep(0.5)
@@ -116,7 +118,7 @@ def test_runtimes_are_measured_only_after_the_preparations_end(
         return real_measure(*args)
 
     monkeypatch.setattr(choice, "prepare", slow_prepare)
-    monkeypatch.setattr(choice, "measure", recorded_measure)
+    monkeypatch.setattr(contest, "measure", recorded_measure)
     other = cache(model, tmp_path, "auto")("model")  # prepares the remembered shape, is called with another
     small = np.ones((1, 1, 3, 3, 3), np.float32)
     np.testing.assert_allclose(other(small), 2 * small)
@@ -125,9 +127,9 @@ def test_runtimes_are_measured_only_after_the_preparations_end(
 
 
 def test_a_failed_preparation_leaves_the_work_to_the_first_call(model: Path, tmp_path: Path) -> None:
-    spec = choice.NetworkSpec("onnx", tmp_path / "gone.onnx", "0" * 64, 1, "exact", 1e-3, tmp_path)
+    spec = spec_module.NetworkSpec("onnx", tmp_path / "gone.onnx", "0" * 64, 1, "exact", 1e-3, tmp_path)
     assert choice.prepare(spec, "openvino", (1, 4, 4, 4)) is None
-    torchscript = choice.NetworkSpec("torchscript", model, "1" * 64, 1, "exact", 1e-3, tmp_path)
+    torchscript = spec_module.NetworkSpec("torchscript", model, "1" * 64, 1, "exact", 1e-3, tmp_path)
     assert choice.prepare(torchscript, "openvino", (1, 4, 4, 4)) is None  # no verified conversion: none made
 
 
@@ -150,13 +152,13 @@ def test_a_damaged_or_foreign_verdict_is_measured_again(model: Path, tmp_path: P
 def test_exact_mode_rejects_a_runtime_beyond_the_tolerance(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_open = choice.open_runtime
+    real_open = spec_module.open_runtime
 
     def skewed(spec: Any, runtime: str, batch: Any, reference: Any = None) -> Any:
         network = real_open(spec, runtime, batch, reference)
         return (lambda b: network(b) + 0.5) if runtime == "openvino" else network
 
-    monkeypatch.setattr(choice, "open_runtime", skewed)
+    monkeypatch.setattr(spec_module, "open_runtime", skewed)
     networks = cache(model, tmp_path, "auto", tolerance=0.1)
     np.testing.assert_allclose(networks("model")(BATCH), 2 * BATCH)
     (entry,) = choices(tmp_path).values()
@@ -172,8 +174,8 @@ def test_no_runtime_that_works_is_an_error(model: Path, tmp_path: Path, monkeypa
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeUnavailableError("not today")
 
-    monkeypatch.setattr(choice, "open_runtime", broken)
-    with pytest.raises(RuntimeUnavailableError, match=r"no runtime could run double\.onnx"):
+    monkeypatch.setattr(spec_module, "open_runtime", broken)
+    with pytest.raises(RuntimeUnavailableError, match=r"no runtime could run model: onnxruntime: not today"):
         cache(model, tmp_path, "auto")("model")(BATCH)
 
 

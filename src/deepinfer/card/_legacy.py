@@ -43,6 +43,10 @@ _Typed = tuple[type[BaseModel] | None, dict[str, Any]]
 
 LABEL_COLOR = "#80ae80"  # Slicer's colour for generic tissue, the first label of its default table
 NO_LICENSE = "NOASSERTION"
+# What a 2017 file that omits these fields gets (each with a note on the card).
+DEFAULT_VERSION = "0.0.0"
+UNSPECIFIED = "unspecified"
+DEFAULT_ANATOMY = UNSPECIFIED
 PROTOCOL_2017 = "deepinfer-2017"
 _PLACEHOLDERS = {"", "."}
 _TASKS = set(get_args(ModelCard.model_fields["task"].annotation))
@@ -180,12 +184,24 @@ class _Importer:
 
     # ------------------------------------------------------------------------------------------- card
 
+    def absent(self, key: str, default: str, why: str) -> bool:
+        """Whether ``key`` is absent from the 2017 file (the 2017 Slicer module needed only ``name``,
+        ``docker`` and ``members``); if so, note the ``default`` used and ``why``. A key that is present is
+        checked as given (an empty or wrong value is a problem, never replaced)."""
+        if self.data.get(key) is not None:
+            return False
+        self.notes.append(f"no {key} in the 2017 file: {why} {default!r}")
+        return True
+
     def card(self) -> ModelCard | None:
-        name, anatomy = self.text("name"), self.text("organ")
+        name = self.text("name")
+        anatomy = DEFAULT_ANATOMY if self.absent("organ", DEFAULT_ANATOMY, "anatomy set to") else self.text("organ")
+        modality = self.text("modality") if not self.absent("modality", UNSPECIFIED, "set to") else UNSPECIFIED
         identity: dict[str, Any] = {"id": slugify(name or ""), "name": name, "anatomy": anatomy}
-        identity |= {"modality": self.text("modality"), "version": self._version(), "task": self._task()}
+        identity |= {"modality": modality, "version": self._version()}
         runtime = self._runtime()
-        sections = self._members(label_name=anatomy if anatomy not in (None, "Other") else name)
+        sections = self._members(label_name=anatomy if anatomy not in (None, "Other", DEFAULT_ANATOMY) else name)
+        identity["task"] = self._task(sections)
         about = self._about()
         self._drop_quirks()
         if self.problems or runtime is None:
@@ -212,13 +228,21 @@ class _Importer:
         return _meaningful(self.data.get(key))
 
     def _version(self) -> str | None:
+        if self.absent("version", DEFAULT_VERSION, "imported as version"):
+            return DEFAULT_VERSION
         raw = self.data.get("version")
         version = _semver(raw)
         if version is None:
             self.problem("$.version", f"version {_shown(raw)} is not a number like 1, 0.1 or 1.2.3")
         return version
 
-    def _task(self) -> str | None:
+    def _task(self, sections: dict[str, list[BaseModel]]) -> str | None:
+        if self.data.get("task") is None:
+            if any(isinstance(member, LabelmapMember) for member in sections["outputs"]):
+                self.notes.append("no task in the 2017 file: segmentation, inferred from its LabelMap output")
+                return "segmentation"
+            self.problem("$.task", "task is missing, and with no LabelMap output it cannot be inferred")
+            return None
         raw = self.data.get("task")
         task = raw.strip().rstrip(".").strip().lower() if isinstance(raw, str) else None
         if task not in _TASKS:

@@ -27,6 +27,7 @@ from deepinfer.cli._render import (
     print_json,
 )
 from deepinfer.cli._run_command import dispatch_run
+from deepinfer.cli._runtime_commands import runtimes_app
 from deepinfer.cli._serve_command import serve
 from deepinfer.registry import default_registry
 from deepinfer.store import ArtifactStore
@@ -44,6 +45,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(card_app, name="card")
 app.add_typer(registry_app, name="registry")
 app.add_typer(cache_app, name="cache")
+app.add_typer(runtimes_app, name="runtimes")
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.callback()(main_options)

@@ -54,15 +54,18 @@ KeyOption = Annotated[
 
 
 class _WarningHandler(logging.Handler):
+    """Prints the library's warnings on stderr: the registry's as warnings, the runtime choice's as notes."""
+
     def emit(self, record: logging.LogRecord) -> None:
-        message = f"[yellow]warning:[/] {escape(record.getMessage())}"
-        Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+        kind = "[dim]note:[/]" if record.name.startswith("deepinfer.runners") else "[yellow]warning:[/]"
+        Console(stderr=True).print(f"{kind} {escape(record.getMessage())}", highlight=False, soft_wrap=True)
 
 
 def install_warning_handler() -> None:
-    logger = logging.getLogger("deepinfer.registry")
-    if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
-        logger.addHandler(_WarningHandler(logging.WARNING))
+    for name in ("deepinfer.registry", "deepinfer.runners"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
+            logger.addHandler(_WarningHandler(logging.WARNING))
 
 
 install_warning_handler()

@@ -27,6 +27,7 @@ from deepinfer.runners._onnx import OnnxNetwork
 from deepinfer.runners._openvino import OpenVinoNetwork
 from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, installed
 from deepinfer.runners._torchscript import TorchScriptNetwork
+from deepinfer.runners._verdicts import ChoiceCache, describe_verdict
 
 __all__ = [
     "AUTO",
@@ -35,6 +36,7 @@ __all__ = [
     "PRECISIONS",
     "RUNTIMES",
     "RUNTIME_CHOICES",
+    "ChoiceCache",
     "NetworkCache",
     "NetworkLoader",
     "OnnxNetwork",
@@ -43,6 +45,7 @@ __all__ = [
     "TorchScriptNetwork",
     "card_network_cache",
     "check_external_data",
+    "describe_verdict",
     "installed",
     "load_network",
 ]

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from deepinfer._exceptions import RuntimeUnavailableError
 from deepinfer.pipeline import Network
-from deepinfer.runners._choice import NetworkSpec, SelectedNetwork, compute_precision
+from deepinfer.runners._choice import SelectedNetwork
 from deepinfer.runners._onnx import OnnxNetwork
 from deepinfer.runners._runtimes import AUTO, NATIVE, RUNTIMES, check_choice, needs_conversion
+from deepinfer.runners._spec import NetworkSpec, compute_precision
 from deepinfer.runners._torchscript import TorchScriptNetwork
 
 if TYPE_CHECKING:
@@ -95,7 +96,9 @@ class NetworkCache:
 
         sha256 = self.digests.get(artifact) or sha256_file(path)
         home = self.home if self.home is not None else deepinfer_home()
-        spec = NetworkSpec(self.runtime_type, path, sha256, self.threads, self.precision, self.tolerance, home)
+        spec = NetworkSpec(
+            self.runtime_type, path, sha256, self.threads, self.precision, self.tolerance, home, label=artifact
+        )
         selected = SelectedNetwork(spec, self.runtime)
         selected.prepare()  # a remembered runtime and shape start compiling in the background now
         return selected

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepinfer._exceptions import PipelineError
+from deepinfer._exceptions import DeepInferError, PipelineError, RuntimeUnavailableError
 from deepinfer._metrics import max_abs_diff
 from deepinfer.runners._runtimes import runtime_version
 from deepinfer.store import sha256_file
@@ -158,7 +158,13 @@ def _convert(derived: Derived, source: Path, batch: FloatArray, tolerance: float
     try:
         if reference is None:
             reference = TorchScriptNetwork(source)(batch)
-        export_torchscript_to_onnx(source, staging, tuple(int(n) for n in batch.shape), dynamic_spatial=True)
+        try:
+            export_torchscript_to_onnx(source, staging, tuple(int(n) for n in batch.shape), dynamic_spatial=True)
+        except (DeepInferError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # the exporter's own errors (a missing package, an unsupported operator)
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise RuntimeUnavailableError(f"{source.name}: torch's ONNX export failed: {first_line}") from error
         converted = OnnxNetwork(staging, providers="CPUExecutionProvider")(batch)
         difference = output_difference(reference, converted)
         if difference > tolerance:

@@ -90,6 +90,15 @@ def runtime_version(name: str) -> str:
     return "unknown"
 
 
+def conversion_unavailable() -> str | None:
+    """Why a TorchScript network cannot be converted to ONNX here (torch's exporter needs torch and the
+    ``onnx`` package), or None when it can."""
+    missing = [name for name in ("torch", "onnx") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"converting TorchScript to ONNX needs {' and '.join(missing)} (pip install 'deepinfer[torch]')"
+
+
 def needs_conversion(card_type: str, runtime: str) -> bool:
     """Whether ``runtime`` runs ``card_type`` artifacts only after a conversion (TorchScript → ONNX)."""
     return RUNTIMES[runtime].reads != card_type
