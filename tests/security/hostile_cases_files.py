@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -196,8 +197,27 @@ def _weights_link(root: Path) -> None:
     (root / "model" / "weights.bin").symlink_to(outside(root) / "victim.bin")
 
 
+def onnx_external_auto(location: str) -> Attack:
+    """The same model under ``--runtime auto``: the contest between runtimes must not swallow the refusal."""
+
+    def attack(root: Path) -> object:
+        import numpy as np
+
+        from deepinfer.runners import NetworkCache
+
+        model = onnx_with_external_data(root / "model" / "net.onnx", location)
+        digests = {"w": sha256(model.read_bytes())}
+        cache = NetworkCache("onnx", lambda name: model, 1, runtime="auto", precision="exact", tolerance=1e-4,
+                             digests=digests, home=root / "home")  # fmt: skip
+        return cache("w")(np.zeros((1, 1, 4, 4, 4), np.float32))
+
+    return attack
+
+
 _EXTERNAL = "refused, external data"
 ONNX_CASES = [
+    hostile("onnx-location-outside-auto", onnx_external_auto("../../outside/victim.bin"), IntegrityError, _EXTERNAL),
+    hostile("onnx-location-absolute-auto", onnx_external_auto("/etc/passwd"), IntegrityError, _EXTERNAL),
     hostile("onnx-location-etc-passwd", onnx_external(lambda r: "../../etc/passwd"), IntegrityError, _EXTERNAL),
     hostile("onnx-location-outside", onnx_external(lambda r: "../../outside/victim.bin"), IntegrityError, _EXTERNAL),
     hostile("onnx-location-absolute", onnx_external(lambda r: "/etc/passwd"), IntegrityError, _EXTERNAL),
@@ -304,5 +324,162 @@ IMAGE_CASES = [
         read_image(nifti_file("a.nii", nifti_bytes((64, 64, 64, 5000), (1, 1, 1, 1)))),
         InputError,
         "3D volume is needed",
+    ),
+]
+
+# --------------------------------------------------------------------------- detached voxel data (issue: an upload
+# whose header names a data file made the reader read any file the server could open, or block on a FIFO)
+
+_MHA = "ObjectType = Image\nNDims = 3\nDimSize = 4 4 2\nElementType = MET_UCHAR\nElementSpacing = 1 1 1\n"
+_NRRD = "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4 4 2\nspacings: 1 1 1\nencoding: raw\n"
+
+
+def detached(
+    name: str,
+    reference: Callable[[Path], str],
+    setup: Callable[[Path], None] = lambda root: None,
+    *,
+    self_contained: bool = False,
+    padding: bytes = b"",
+) -> Attack:
+    """Read a MetaImage/NRRD header ``name`` whose data reference is ``reference(root)`` (after ``setup``)."""
+
+    def attack(root: Path) -> object:
+        from deepinfer.imaging import read_volume
+
+        setup(root)
+        head = _MHA + f"ElementDataFile = {reference(root)}\n" if name.endswith((".mha", ".mhd")) else ""
+        head = head or _NRRD + f"{reference(root)}\n"
+        header = root / name
+        header.write_bytes(head.encode() + padding)
+        return read_volume(header, self_contained=self_contained)
+
+    return attack
+
+
+def _victim(root: Path) -> str:
+    return str(outside(root) / "victim.bin")
+
+
+def _slices(root: Path) -> None:
+    for index in range(1, 3):
+        (root / f"s{index:03d}.raw").write_bytes(bytes(16))
+
+
+def _link(root: Path) -> None:
+    (root / "data.raw").symlink_to(outside(root) / "victim.bin")
+
+
+def _fifo(root: Path) -> None:
+    os.mkfifo(root / "data.raw")
+
+
+def _folder(root: Path) -> None:
+    (root / "data.raw").mkdir()
+
+
+def _inside(root: Path) -> None:
+    (root / "data.raw").write_bytes(bytes(32))
+
+
+def _late_reference(root: Path) -> object:
+    """A MiB of header before ``ElementDataFile``: MetaIO would still reach it, the check must not give up."""
+    from deepinfer.imaging import read_volume
+
+    header = root / "a.mha"
+    header.write_text(f"Comment = {'x' * (1 << 20)}\n{_MHA}ElementDataFile = /etc/passwd\n")
+    return read_volume(header)
+
+
+_REFUSED = r"{}: refused, its header names detached voxel data .*: "
+DETACHED_CASES = [
+    hostile("mha-datafile-absolute", detached("a.mha", _victim), InputError, _REFUSED.format(r"a\.mha") + "an absol"),
+    hostile("mha-datafile-etc-passwd", detached("a.mha", lambda r: "/etc/passwd"), InputError, "an absolute path"),
+    hostile(
+        "mha-datafile-missing-absolute",  # the same answer whether the file exists: no existence oracle
+        detached("a.mha", lambda r: "/nonexistent/secret.bin"),
+        InputError,
+        "an absolute path",
+    ),
+    hostile(
+        "mha-datafile-zero-padded",
+        detached("a.mha", lambda r: "/etc/passwd", padding=bytes(1 << 16)),
+        InputError,
+        "an absolute path",
+    ),
+    hostile(
+        "mha-datafile-dotdot",
+        detached("a.mha", lambda r: "../outside/victim.bin"),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile("mhd-datafile-absolute", detached("a.mhd", _victim), InputError, "an absolute path"),
+    hostile("mhd-datafile-symlink", detached("a.mhd", lambda r: "data.raw", _link), InputError, "a symbolic link"),
+    hostile("mha-datafile-fifo", detached("a.mha", lambda r: "data.raw", _fifo), InputError, r"\(a FIFO\)"),
+    hostile("mha-datafile-folder", detached("a.mha", lambda r: "data.raw", _folder), InputError, r"\(a folder\)"),
+    hostile("mha-datafile-device", detached("a.mha", lambda r: "/dev/zero"), InputError, "an absolute path"),
+    hostile(
+        "mha-list-one-bad-member",
+        detached("a.mhd", lambda r: "LIST\ns001.raw\n../outside/victim.bin", _slices),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile(
+        "mha-pattern-escapes",
+        detached("a.mhd", lambda r: "../outside/s%03d.raw 1 2 1"),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile("mha-pattern-absolute", detached("a.mhd", lambda r: "/etc/s%03d 1 2 1"), InputError, "an absolute path"),
+    hostile(
+        "mha-pattern-two-fields", detached("a.mhd", lambda r: "s%03d%s.raw 1 2 1"), InputError, "is not supported"
+    ),
+    hostile(
+        "mha-reference-after-a-mib-of-header",
+        _late_reference,
+        InputError,
+        "no end of its header",
+    ),
+    hostile("nrrd-datafile-absolute", detached("a.nrrd", lambda r: f"data file: {_victim(r)}"), InputError, "absolute"),
+    hostile("nrrd-datafile-etc-passwd", detached("a.nrrd", lambda r: "datafile: /etc/passwd"), InputError, "absolute"),
+    hostile(
+        "nrrd-data-file-dotdot",
+        detached("a.nhdr", lambda r: "data file: ../outside/victim.bin"),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile(
+        "nhdr-data-file-symlink", detached("a.nhdr", lambda r: "data file: data.raw", _link), InputError, "symbolic"
+    ),
+    hostile("nhdr-data-file-fifo", detached("a.nhdr", lambda r: "data file: data.raw", _fifo), InputError, "FIFO"),
+    hostile(
+        "nhdr-data-file-list-one-bad",
+        detached("a.nhdr", lambda r: "data file: LIST 2\ns001.raw\n/etc/passwd", _slices),
+        InputError,
+        "an absolute path",
+    ),
+    hostile(
+        "nhdr-data-file-pattern-escapes",
+        detached("a.nhdr", lambda r: "data file: ../../etc/p%d 1 2 1"),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile(
+        "nhdr-data-file-space-second-word",
+        detached("a.nhdr", lambda r: "data file: ../outside/victim.bin extra"),
+        InputError,
+        "leaves the header's folder",
+    ),
+    hostile(
+        "upload-mha-detached-inside",
+        detached("a.mha", lambda r: "data.raw", _inside, self_contained=True),
+        InputError,
+        "must hold its own voxels",
+    ),
+    hostile(
+        "upload-nrrd-detached-inside",
+        detached("a.nrrd", lambda r: "data file: data.raw", _inside, self_contained=True),
+        InputError,
+        "must hold its own voxels",
     ),
 ]

@@ -12,7 +12,14 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile_cases_files import ARCHIVE_CASES, CARD_CASES, IMAGE_CASES, ONNX_CASES, STORE_CASES
+from hostile_cases_files import (
+    ARCHIVE_CASES,
+    CARD_CASES,
+    DETACHED_CASES,
+    IMAGE_CASES,
+    ONNX_CASES,
+    STORE_CASES,
+)
 from hostile_cases_network import HTTP_PATH_CASES, REGISTRY_CASES, SIGNED_CASES, URL_CASES
 from hostile_helpers import CARD_BYTES, DATA, Hostile
 
@@ -28,6 +35,7 @@ CASES: list[Hostile] = [
     *ONNX_CASES,
     *CARD_CASES,
     *IMAGE_CASES,
+    *DETACHED_CASES,
 ]
 _NEEDS = {"onnx-": ("onnx", "onnxruntime"), "nifti-": ("nibabel", "SimpleITK")}
 

@@ -147,17 +147,15 @@ def _check_inside(header: Path, folder: Path, name: str, value: str) -> None:
         raise InputError(f"{refused}: an absolute path (the data file must lie beside the header)")
     candidate = folder / name
     try:
+        mode = candidate.lstat().st_mode if candidate.is_symlink() or candidate.exists() else None
+        if mode is not None and stat.S_ISLNK(mode):
+            raise InputError(f"{refused}: a symbolic link")
         if not candidate.resolve().is_relative_to(folder.resolve()):
             raise InputError(f"{refused}: it leaves the header's folder")
-        mode = candidate.lstat().st_mode
-    except FileNotFoundError:
-        return
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a usable file name"
         raise InputError(f"{refused}: {reason}") from None
-    if stat.S_ISLNK(mode):
-        raise InputError(f"{refused}: a symbolic link")
-    if not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode):
         raise InputError(f"{refused}: not a regular file (a {_file_kind(mode)})")
 
 
