@@ -208,7 +208,7 @@ def run_model(
             networks(artifact)
         timings["load_s"] = clock() - loading
         # Pipelines take one image today (every card so far has one volume input); the first input is it.
-        results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref)
+        results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
     seconds = clock() - start
     timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
     record = _provenance(card, values, inputs, started_at, seconds)
@@ -227,14 +227,22 @@ def run_model(
 
 
 def _run_pipeline(
-    pipeline: Pipeline, path: Path, volume: Volume, networks: NetworkCache, progress: ProgressCallback, ref: str
+    pipeline: Pipeline,
+    path: Path,
+    volume: Volume,
+    networks: NetworkCache,
+    progress: ProgressCallback,
+    ref: str,
+    warnings: list[str],
 ) -> dict[str, Volume]:
-    """The pipeline's outputs; a step that fails on this image is reported as bad input naming its file."""
+    """The pipeline's outputs; a step that fails on this image is reported as bad input naming its file (and
+    the warnings about the input, such as its looking empty)."""
     try:
         return pipeline.run(volume, networks, progress)
     except PipelineError as error:
         size = "×".join(str(n) for n in volume.geometry.size)
-        raise InputError(f"{path}: {ref} cannot process this image (size {size}): {error}") from None
+        notes = "".join(f"\n{warning}" for warning in warnings)
+        raise InputError(f"{path}: {ref} cannot process this image (size {size}): {error}{notes}") from None
 
 
 def labelled_volume_ml(volume: Volume) -> float:

@@ -129,7 +129,8 @@ def _read_image_file(path: Path, self_contained: bool) -> tuple[Any, dict[str, s
     _check_layout(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
     _check_grid(path, reader)
     _check_allocation(path, reader, detached)
-    nifti = NiftiLayout.from_reader(reader)
+    # only a NIfTI file: a MetaImage written from a NIfTI image carries the NIfTI keys in its header
+    nifti = NiftiLayout.from_reader(reader) if kind == "NIfTI" else None
     if nifti is not None:
         sizes = nifti_voxel_sizes(path)
         if not all(math.isfinite(size) and size > 0 for size in sizes):
