@@ -13,8 +13,9 @@ Every error a user can cause derives from :class:`DeepInferError` and carries an
     ├── RuntimeUnavailableError (1) a runtime (torch, CUDA, ...) is not installed
     ├── PipelineError         (1)  a pipeline step failed on valid input
     │   └── ContainerError         a model's container failed, timed out or wrote no (or a wrong) output
-    └── ServerError           (1)  a deepinfer server could not be reached, refused the request or lost the job
-        └── QueueFullError         the server's job queue is full (HTTP 503, try again later)
+    ├── ServerError           (1)  a deepinfer server could not be reached, refused the request or lost the job
+    │   └── QueueFullError         the server's job queue is full (HTTP 503, try again later)
+    └── StorageError          (1)  the disk (or the server's jobs database) is full or cannot be written
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class QueueFullError(ServerError):
         self.retry_after = retry_after
 
 
+class StorageError(DeepInferError):
+    """The disk or the server's jobs database is full or failing (HTTP 507); the message says what to free."""
+
+
 __all__ = [
     "CardError",
     "ContainerError",
@@ -110,5 +115,6 @@ __all__ = [
     "QueueFullError",
     "RuntimeUnavailableError",
     "ServerError",
+    "StorageError",
     "UsageError",
 ]

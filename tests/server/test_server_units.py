@@ -246,6 +246,7 @@ def test_public_names_are_pinned() -> None:
         "JobState",
         "JobStore",
         "ManagerSettings",
+        "RetentionPolicy",
         "UPLOAD_SUFFIXES",
         "display_name",
         "scrub_paths",

@@ -33,6 +33,22 @@ def serve(
     drain_timeout: Annotated[
         float, typer.Option(min=0, help="At shutdown, seconds to let running jobs finish (others run at restart).")
     ] = 60.0,
+    job_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds a job may run before its worker is stopped (0: no limit).")
+    ] = 3600.0,
+    min_free_mb: Annotated[
+        int, typer.Option(min=0, help="Free disk space (MiB) the data folder keeps; jobs past it get 507.")
+    ] = 512,
+    keep_days: Annotated[
+        float, typer.Option(min=0, help="Days an ended job's data is kept (0: no age limit).")
+    ] = 30.0,
+    keep_gb: Annotated[
+        float, typer.Option(min=0, help="Most GiB of ended jobs' data kept, the oldest removed first (0: no limit).")
+    ] = 50.0,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Another host name the server answers to without a token (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve models over HTTP: a persistent job queue with warm workers, progress events, and a web UI with a
     3D viewer (open http://HOST:PORT/). API documentation at /docs."""
@@ -51,5 +67,10 @@ def serve(
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         max_queued=max_queue,
         drain_timeout=drain_timeout,
+        job_timeout=job_timeout or None,
+        min_free_bytes=min_free_mb * 1024 * 1024,
+        retention_days=keep_days or None,
+        retention_bytes=round(keep_gb * 1024**3) or None,
+        allowed_hosts=tuple(allowed_host or ()),
     )
     run_server(settings)

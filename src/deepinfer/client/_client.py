@@ -95,7 +95,7 @@ class ServerClient:
         return status
 
     def cancel(self, job_id: str) -> None:
-        response = self._send("DELETE", f"/api/jobs/{job_id}")
+        response = self._send("POST", f"/api/jobs/{job_id}/cancel")
         if response.status_code not in (200, 409):
             raise _error(response)
 

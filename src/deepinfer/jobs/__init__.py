@@ -10,6 +10,7 @@ from deepinfer.jobs._db import JobStore
 from deepinfer.jobs._layout import UPLOAD_SUFFIXES, JobFolders, display_name, scrub_paths, upload_suffix
 from deepinfer.jobs._manager import CardLookup, JobManager, ManagerSettings
 from deepinfer.jobs._records import JOB_ID, InputFile, Job, JobState
+from deepinfer.jobs._retention import RetentionPolicy
 
 __all__ = [
     "JOB_ID",
@@ -22,6 +23,7 @@ __all__ = [
     "JobState",
     "JobStore",
     "ManagerSettings",
+    "RetentionPolicy",
     "display_name",
     "scrub_paths",
     "upload_suffix",

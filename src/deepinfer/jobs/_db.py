@@ -1,4 +1,7 @@
-"""Jobs in SQLite (WAL): one table, every change one short transaction, safe to read after a SIGKILL."""
+"""Jobs in SQLite (WAL): one table, every change one short transaction, safe to read after a SIGKILL.
+
+A write that SQLite cannot make (``database or disk is full``, an I/O error) raises :class:`StorageError`, never
+a bare ``sqlite3`` error: the job manager keeps running and tries again once space is back."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from deepinfer._exceptions import QueueFullError
+from deepinfer._exceptions import QueueFullError, StorageError
 from deepinfer.jobs._records import InputFile, Job, JobState
 
 _SCHEMA = """
@@ -62,14 +65,15 @@ class JobStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _storage_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def add(self, job: Job, max_queued: int) -> None:
         """Insert a queued job, or raise QueueFullError when ``max_queued`` jobs already wait."""
@@ -144,7 +148,7 @@ class JobStore:
         )
 
     def _update_running(self, job_id: str, token: str, assignments: str, values: tuple[Any, ...]) -> bool:
-        with self._lock:
+        with self._lock, _storage_errors():
             cursor = self._db.execute(
                 f"UPDATE jobs SET {assignments} WHERE id = ? AND token = ? AND state = 'running'",
                 (*values, job_id, token),
@@ -164,6 +168,27 @@ class JobStore:
                     (time.time(), job_id),
                 )
         return before
+
+    def ended(self) -> list[tuple[str, float]]:
+        """(id, finished) of every succeeded, failed or cancelled job, the longest finished first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, COALESCE(finished, created) AS at FROM jobs "
+                "WHERE state IN ('succeeded', 'failed', 'cancelled') ORDER BY at, seq"
+            ).fetchall()
+        return [(str(row["id"]), float(row["at"])) for row in rows]
+
+    def delete(self, job_id: str) -> JobState | None:
+        """Remove an ended job's row; returns the state it had (None when unknown; a queued or running job
+        stays)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            state = JobState(row["state"])
+            if state.terminal:
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return state
 
     def requeue(self, job_id: str, token: str, message: str, *, count_attempt: bool) -> bool:
         """Put a running attempt back in the queue (an interrupted run); it keeps its place by age."""
@@ -191,6 +216,14 @@ class JobStore:
                 "message = 're-queued: the server stopped while this job was running' WHERE state = 'running'"
             ).rowcount
         return queued, failed
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise StorageError(f"the jobs database cannot be written ({error}); free disk space on the server") from error
 
 
 def _to_row(job: Job) -> dict[str, Any]:

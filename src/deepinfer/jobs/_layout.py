@@ -11,20 +11,71 @@ import os
 import re
 import shutil
 import tempfile
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
+from deepinfer._config import deepinfer_home
 from deepinfer.jobs._records import JOB_ID, Job
 
 UPLOAD_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
 """Single-file image formats a job takes and writes (a DICOM folder or a header with a data file cannot be
 uploaded as one file)."""
 
+_PATH_START = re.compile(r"(?<![\w.:/~-])/")
+_PATH_END = re.compile(r"(?=[\s:'\",;)\]]|$)")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/:'\"]+/)+([^\s/:'\"]*)")
 
 
-def scrub_paths(message: str) -> str:
-    """``/srv/data/jobs/…/inputs/T2.nii.gz: not an image`` → ``T2.nii.gz: not an image``."""
+def scrub_paths(message: str, roots: Iterable[Path] = ()) -> str:
+    """``/srv/data/jobs/…/inputs/T2.nii.gz: not an image`` → ``T2.nii.gz: not an image``.
+
+    Where a path ends cannot be told from the text alone when a folder name has a space (``/home/a/my data/…``),
+    so the folders the server's paths start from — ``roots``, the data folder, the deepinfer home, the user's home,
+    the temporary folder and the working folder — are cut first, whatever they contain; what is left of a path
+    below them consists of names the server chose, which the pattern then reduces to the last name."""
+    message = _reduce_existing_paths(message)
+    for root in _known_roots(roots):
+        message = re.sub(re.escape(root) + r"(?=/)", "", message)
+        message = re.sub(re.escape(root) + r"(?![^\s:'\"])", PurePosixPath(root).name, message)
     return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
+def _reduce_existing_paths(message: str) -> str:
+    """Each absolute path with a space that the file system proves one path, as long as it goes → its last name."""
+    parts: list[str] = []
+    position = 0
+    while (start := _PATH_START.search(message, position)) is not None:
+        begin, best = start.start(), None
+        for count, end in enumerate(_PATH_END.finditer(message, begin + 1)):
+            candidate = message[begin : end.start()]
+            if count > 64 or len(candidate) > 4096 or "\n" in candidate:
+                break
+            if " " in candidate and _proven(candidate):
+                best = end.start()
+        if best is None:
+            parts.append(message[position : begin + 1])
+            position = begin + 1
+            continue
+        parts += [message[position:begin], os.path.basename(message[begin:best])]
+        position = best
+    return "".join(parts) + message[position:]
+
+
+def _proven(candidate: str) -> bool:
+    """The file system says this text with a space is one path: it exists, or its folder (with a space) does."""
+    folder = os.path.dirname(candidate)
+    return os.path.lexists(candidate) or (" " in folder and os.path.isdir(folder))
+
+
+def _known_roots(extra: Iterable[Path]) -> list[str]:
+    candidates = [*extra, deepinfer_home(), Path.home(), Path(tempfile.gettempdir()), Path.cwd()]
+    found: set[str] = set()
+    for path in candidates:
+        for form in (path, path.expanduser().resolve()):
+            text = str(form).rstrip("/")
+            if text.count("/") >= 1 and len(text) > 1 and text.startswith("/"):
+                found.add(text)
+    return sorted(found, key=len, reverse=True)  # the longest first: a root inside another one is cut whole
 
 
 def upload_suffix(filename: str) -> str | None:
@@ -95,4 +146,8 @@ class JobFolders:
 
     def scrub(self, message: str) -> str:
         """A message safe to send to a client: every absolute path reduced to its last name."""
-        return scrub_paths(message)
+        return scrub_paths(message, [self.root])
+
+    def free_bytes(self) -> int:
+        """Free space on the data folder's file system (the one seam for the free-space checks)."""
+        return shutil.disk_usage(self.root).free

@@ -2,7 +2,12 @@
 
 One thread owns the pool: it hands the oldest queued job to an idle worker, records the workers' progress and
 results, replaces a worker whose job was cancelled (the process is terminated, so the work really stops) or
-that died, and drains the pool at shutdown. Request threads only write rows and wake that thread.
+that died or ran past the per-job time limit, removes expired job data (retention), and drains the pool at
+shutdown. Request threads only write rows and wake that thread.
+
+A storage error (``database or disk is full``) never stops that thread: a worker's result that cannot be recorded
+is kept and recorded once space is back, no job starts meanwhile, and :attr:`JobManager.storage_problem` says
+why (the server's readiness shows it).
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from deepinfer._exceptions import StorageError
 from deepinfer.card._model import ModelCard
 from deepinfer.jobs._db import JobStore
 from deepinfer.jobs._layout import JobFolders
 from deepinfer.jobs._pool import WorkerPool, WorkerSlot
 from deepinfer.jobs._records import Job, JobState, overall_progress, progress_message
+from deepinfer.jobs._retention import RetentionPolicy, apply_retention, remove_job
 from deepinfer.jobs._worker import WorkerOptions
 
 log = logging.getLogger("deepinfer.jobs")
@@ -44,6 +51,9 @@ class ManagerSettings:
     max_queued: int = 100
     max_attempts: int = 2
     """A job whose server stopped this many times while running it fails instead of running again."""
+    job_timeout: float | None = 3600.0
+    """Wall-clock seconds a job may run; past it its worker is stopped and the job fails (None: no limit)."""
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
 
 class JobManager:
@@ -68,6 +78,13 @@ class JobManager:
         self._thread = threading.Thread(target=self._loop, name="deepinfer-jobs", daemon=True)
         self._draining = False
         self._stopped = threading.Event()
+        self._pending: list[tuple[WorkerSlot, tuple[Any, ...]]] = []
+        """Results that could not be recorded (storage error), in arrival order; retried every turn."""
+        self._deadlines: dict[str, float] = {}
+        """Job id → monotonic time past which its worker is stopped."""
+        self._retention_at = 0.0
+        self.storage_problem: str | None = None
+        """Why the last write of the jobs database failed (None: it worked)."""
 
     # ------------------------------------------------------------------------------ called by the server
 
@@ -81,7 +98,7 @@ class JobManager:
 
     @property
     def ready(self) -> bool:
-        return self._thread.is_alive() and not self._draining and self.pool.ready
+        return self._thread.is_alive() and not self._draining and self.pool.ready and self.storage_problem is None
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` (its inputs already in its folder); raises QueueFullError when the queue is full."""
@@ -113,6 +130,15 @@ class JobManager:
         os.close(self._wake_read)
         os.close(self._wake_write)
 
+    def remove(self, job_id: str) -> JobState | None:
+        """Remove an ended job's row and files; returns its state (a queued or running job is left alone)."""
+        state = self.store.get(job_id)
+        if state is None:
+            return None
+        if state.state.terminal and remove_job(self.store, self.folders, job_id):
+            self.on_change(job_id)
+        return state.state
+
     def new_job_id(self) -> str:
         return uuid.uuid4().hex
 
@@ -126,21 +152,88 @@ class JobManager:
         self.pool.start()
         try:
             while True:
-                wait([self._wake_read, *self.pool.waitables()], timeout=1.0)
+                wait([self._wake_read, *self.pool.waitables()], timeout=self._wait_s())
                 self._drain_wake_pipe()
-                for slot, message in self.pool.messages():
-                    self._handle(slot, message)
-                if self._run_commands():
+                if self._turn():
                     return
-                for slot, code in self.pool.reap():
-                    self._lost(slot, code)
-                if not self._draining:
-                    self._dispatch()
         except Exception:
             log.exception("the job manager stopped")
         finally:
             self._stop_pool()
             self._stopped.set()
+
+    def _turn(self) -> bool:
+        """One round of the manager's work; True when the thread should end."""
+        try:
+            self._retry_pending()
+            for slot, message in self.pool.messages():
+                self._record(slot, message)
+            if self._run_commands():
+                return True
+            for slot, code in self.pool.reap():
+                self._lost(slot, code)
+            self._stop_overdue()
+            if not self._draining and not self._pending:
+                self._dispatch()
+                self._retention()
+        except StorageError as error:
+            self._storage_failed(error)
+        return False
+
+    def _wait_s(self) -> float:
+        if self._pending:
+            return 0.5
+        soonest = min(self._deadlines.values(), default=None)
+        return 1.0 if soonest is None else min(1.0, max(0.01, soonest - time.monotonic()))
+
+    def _storage_failed(self, error: StorageError) -> None:
+        if self.storage_problem != str(error):
+            log.error("storage error: %s (jobs wait until it is resolved)", error)
+        self.storage_problem = str(error)
+
+    def _record(self, slot: WorkerSlot, message: tuple[Any, ...]) -> None:
+        """Handle a worker's message; a result that cannot be written now waits in ``_pending``."""
+        try:
+            self._handle(slot, message)
+        except StorageError as error:
+            self._storage_failed(error)
+            if message[0] in {"succeeded", "failed"}:
+                self._pending.append((slot, message))
+            return
+        if message[0] != "progress":
+            self.storage_problem = None
+
+    def _retry_pending(self) -> None:
+        while self._pending:
+            slot, message = self._pending[0]
+            self._handle(slot, message)  # a StorageError leaves it first in line
+            self._pending.pop(0)
+            self.storage_problem = None
+
+    def _stop_overdue(self) -> None:
+        """Stop the worker of every job past the time limit; the job fails saying so."""
+        now = time.monotonic()
+        waiting = {id(slot) for slot, _ in self._pending}
+        for slot in self.pool.busy():
+            deadline = self._deadlines.get(slot.job_id or "")
+            if deadline is None or now < deadline or id(slot) in waiting or not slot.token:
+                continue
+            limit = self.settings.job_timeout
+            log.warning("job %s ran past the time limit of %s s: stopping worker %d", slot.job_id, limit, slot.index)
+            self.pool.replace(slot)
+            reason = (
+                f"the job ran longer than the server's time limit of {limit:g} s (--job-timeout); "
+                "its worker was stopped"
+            )
+            self._record(slot, ("failed", slot.token, "TimeLimitError", reason))
+
+    def _retention(self) -> None:
+        now = time.monotonic()
+        if now < self._retention_at:
+            return
+        self._retention_at = now + self.settings.retention.interval_s
+        for job_id in apply_retention(self.store, self.folders, self.settings.retention, time.time()):
+            self.on_change(job_id)
 
     def _drain_wake_pipe(self) -> None:
         try:
@@ -161,6 +254,7 @@ class JobManager:
             slot = self.pool.find(job_id)
             if slot is not None:
                 log.info("job %s cancelled: stopping worker %d", job_id, slot.index)
+                self._deadlines.pop(job_id, None)
                 self.pool.replace(slot)
 
     def _dispatch(self) -> None:
@@ -182,6 +276,9 @@ class JobManager:
                 self.on_change(job.id)
                 continue
             self.pool.assign(slot, job.id, token, task)
+            if self.settings.job_timeout is not None:
+                self._deadlines[job.id] = time.monotonic() + self.settings.job_timeout
+            self.storage_problem = None
             self.on_change(job.id)
 
     def _task(self, job: Job, token: str) -> dict[str, Any]:
@@ -208,10 +305,14 @@ class JobManager:
             self._progress(job_id, token, *message[2:])
         elif kind == "succeeded":
             self._finish(job_id, token, JobState.succeeded, timings=message[2])
-            self.pool.release(slot)
+            self._release(slot, job_id)
         elif kind == "failed":
             self._finish(job_id, token, JobState.failed, error_kind=message[2], error=message[3])
-            self.pool.release(slot)
+            self._release(slot, job_id)
+
+    def _release(self, slot: WorkerSlot, job_id: str) -> None:
+        self._deadlines.pop(job_id, None)
+        self.pool.release(slot)
 
     def _progress(self, job_id: str, token: str, task: str, done: int, total: int) -> None:
         job = self.store.get(job_id)
@@ -251,21 +352,18 @@ class JobManager:
     def _lost(self, slot: WorkerSlot, code: int | None) -> None:
         if slot.job_id and slot.token:
             reason = f"the worker process stopped unexpectedly (exit code {code})"
-            if self.store.fail_running(slot.job_id, slot.token, reason):
-                self.on_change(slot.job_id)
-        self.pool.release(slot)
+            self._record(slot, ("failed", slot.token, "WorkerError", reason))
+        else:
+            self.pool.release(slot)
 
     def _stop_pool(self) -> None:
         for slot in self.pool.busy():
-            if (
-                slot.job_id
-                and slot.token
-                and self.store.requeue(
-                    slot.job_id,
-                    slot.token,
-                    "interrupted by a server shutdown; it runs again at the next start",
-                    count_attempt=False,
-                )
-            ):
-                self.on_change(slot.job_id)
+            if not (slot.job_id and slot.token):
+                continue
+            message = "interrupted by a server shutdown; it runs again at the next start"
+            try:
+                if self.store.requeue(slot.job_id, slot.token, message, count_attempt=False):
+                    self.on_change(slot.job_id)
+            except StorageError as error:  # the next start re-queues it (recover)
+                log.error("job %s left running at shutdown: %s", slot.job_id, error)
         self.pool.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.25
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class _Worker:
             return
         except Exception as error:  # a bug or a library failure: the server log gets the traceback
             traceback.print_exc(file=sys.stderr)
-            self.conn.send(("failed", token, "InternalError", f"internal error ({type(error).__name__})"))
+            self.conn.send(("failed", token, *failure(error)))
             return
         timings = {**result.timings, "worker_s": time.perf_counter() - started}
         self.conn.send(("succeeded", token, {name: round(value, 4) for name, value in timings.items()}))
@@ -134,6 +136,14 @@ class _Worker:
             )
             self.loaded[key] = (card, networks)
         return self.loaded[key]
+
+
+def failure(error: BaseException) -> tuple[str, str]:
+    """(kind, message) of an unexpected exception: a full disk says so (the message names no path), anything
+    else is an internal error whose traceback only the server log shows."""
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        return "StorageError", "the server's disk is full (no space left to write the job's files); try again later"
+    return "InternalError", f"internal error ({type(error).__name__})"
 
 
 class _Throttled:

@@ -7,7 +7,9 @@ or add a newer version of, a model of an earlier one. ``NAME:id[@version]`` pick
 
 A registry that cannot be reached and has no cached copy, or a local folder that is gone, is skipped with
 a warning; a registry that fails verification (a bad signature, a card whose sha256 differs from its index,
-an invalid card) stops the command with an error naming the registry and the card.
+an invalid card) stops the command with an error naming the registry and the card — except in a long-running
+server (``skip_unverified``), where it is skipped with the reason logged and listed in ``unavailable``, so one
+tampered registry does not take every model away.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deepinfer._config import Settings, deepinfer_home
-from deepinfer._exceptions import FetchError, InputError, ModelNotFoundError
+from deepinfer._exceptions import CardError, FetchError, InputError, IntegrityError, ModelNotFoundError
 from deepinfer.card._model import ModelCard
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
 from deepinfer.registry._http import HttpRegistry
@@ -31,8 +33,9 @@ REGISTRY_TIMEOUT = 15.0
 class CombinedRegistry(Registry):
     """Named registries in precedence order; an id belongs to the first registry that has it."""
 
-    def __init__(self, members: Sequence[tuple[str, Registry]]) -> None:
+    def __init__(self, members: Sequence[tuple[str, Registry]], *, skip_unverified: bool = False) -> None:
         self.members = list(members)
+        self.skip_unverified = skip_unverified
         self.name = "registries (" + ", ".join(name for name, _ in self.members) + ")"
         self.shadowed: list[str] = []
         """``id@version from NAME`` of every card hidden by an earlier registry's card of the same id."""
@@ -49,6 +52,12 @@ class CombinedRegistry(Registry):
             except (FetchError, InputError) as error:
                 self.unavailable.append(f"{name}: {error}")
                 logger.warning("registry %r skipped: %s", name, error)
+                continue
+            except (IntegrityError, CardError) as error:
+                if not self.skip_unverified:
+                    raise
+                self.unavailable.append(f"{name}: fails verification: {error}")
+                logger.error("registry %r skipped: it fails verification: %s", name, error)
                 continue
             self._available.append(member)
             for item in loaded:
@@ -94,11 +103,16 @@ def open_registry(
 
 
 def default_registry(
-    home: Path | None = None, *, settings: Settings | None = None, transport: HttpTransport | None = None
+    home: Path | None = None,
+    *,
+    settings: Settings | None = None,
+    transport: HttpTransport | None = None,
+    skip_unverified: bool = False,
 ) -> CombinedRegistry:
-    """The embedded registry followed by the configured ones (``<home>/registries.json``), in that order."""
+    """The embedded registry followed by the configured ones (``<home>/registries.json``), in that order
+    (``skip_unverified``: a registry that fails verification is skipped, not an error; for the server)."""
     home = home if home is not None else deepinfer_home()
     settings = settings if settings is not None else Settings.load(home)
     members: list[tuple[str, Registry]] = [(EMBEDDED_NAME, EmbeddedRegistry())]
     members += [(source.name, open_registry(source, home, settings, transport)) for source in load_sources(home)]
-    return CombinedRegistry(members)
+    return CombinedRegistry(members, skip_unverified=skip_unverified)

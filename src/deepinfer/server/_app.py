@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from deepinfer import __version__
-from deepinfer.jobs import JobFolders, JobManager, ManagerSettings
+from deepinfer.jobs import JobFolders, JobManager, ManagerSettings, RetentionPolicy
 from deepinfer.registry import Registry, default_registry
 from deepinfer.server import _job_routes, _routes, _web
 from deepinfer.server._auth import require_token
 from deepinfer.server._errors import install_error_handlers
+from deepinfer.server._guard import OriginHostGuard
 from deepinfer.server._settings import ServerSettings
 from deepinfer.server._state import ChangeSignal, ServerState, card_lookup
 
@@ -33,7 +34,7 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         changes = ChangeSignal(asyncio.get_running_loop())
         folders = JobFolders(settings.data_dir)
-        cards = registry or default_registry()
+        cards = registry or default_registry(skip_unverified=True)
         manager_settings = ManagerSettings(
             workers=settings.workers,
             threads=settings.worker_threads,
@@ -41,6 +42,11 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
             precision=settings.precision,
             max_queued=settings.max_queued,
             max_attempts=settings.max_attempts,
+            job_timeout=settings.job_timeout,
+            retention=RetentionPolicy(
+                max_age_s=None if settings.retention_days is None else settings.retention_days * 86400.0,
+                max_bytes=settings.retention_bytes,
+            ),
         )
         manager = JobManager(folders, card_lookup(cards), manager_settings, changes.notify)
         state = ServerState(settings, cards, folders, manager, changes)
@@ -61,6 +67,13 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # its redirect would name the Host header's domain
+    )
+    app.add_middleware(
+        OriginHostGuard,
+        bound_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        check_host=not settings.token,
     )
     install_error_handlers(app)
     secured = [Depends(require_token)]

@@ -4,14 +4,15 @@ traceback (unexpected exceptions are logged and answered with a generic message)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deepinfer._exceptions import DeepInferError, ModelNotFoundError, QueueFullError, UsageError
+from deepinfer._exceptions import DeepInferError, ModelNotFoundError, QueueFullError, StorageError, UsageError
 from deepinfer.jobs import scrub_paths
 
 log = logging.getLogger("deepinfer.server")
@@ -25,8 +26,10 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"status": status, "message": scrub_paths(message)}}
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None, roots: Sequence[Path] = ()
+) -> JSONResponse:
+    body = {"error": {"status": status, "message": scrub_paths(message, roots)}}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
@@ -38,17 +41,25 @@ def from_deepinfer_error(error: DeepInferError) -> ApiError:
         return ApiError(503, str(error), {"Retry-After": str(error.retry_after)})
     if isinstance(error, UsageError):
         return ApiError(422, str(error))
+    if isinstance(error, StorageError):
+        return ApiError(507, str(error))
     return ApiError(400, str(error))
+
+
+def _roots(request: Request) -> list[Path]:
+    """The data folder of the server answering ``request`` (its paths are cut from messages)."""
+    state = getattr(request.app.state, "deepinfer", None)
+    return [state.folders.root] if state is not None else []
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiError)
-        return error_response(error.status, error.message, error.headers)
+        return error_response(error.status, error.message, error.headers, _roots(request))
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return error_response(error.status_code, str(error.detail), error.headers)
+        return error_response(error.status_code, str(error.detail), error.headers, _roots(request))
 
     async def validation_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -58,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def deepinfer_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, DeepInferError)
         mapped = from_deepinfer_error(error)
-        return error_response(mapped.status, mapped.message, mapped.headers)
+        return error_response(mapped.status, mapped.message, mapped.headers, _roots(request))
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)

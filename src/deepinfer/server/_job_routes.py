@@ -1,4 +1,4 @@
-"""Jobs: submit (multipart upload), status, server-sent events, outputs, cancel."""
+"""Jobs: submit (multipart upload), status, server-sent events, outputs, cancel, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from deepinfer._exceptions import QueueFullError
+from deepinfer._exceptions import QueueFullError, StorageError
 from deepinfer.jobs import JOB_ID, Job, JobState
 from deepinfer.server._errors import ApiError
 from deepinfer.server._state import ServerState, server_state
@@ -64,15 +64,21 @@ _SUBMIT_BODY = {
         415: {"description": "Not multipart, or an unsupported file type"},
         422: {"description": "Bad parameters or inputs for the card"},
         503: {"description": "Queue full (see Retry-After)"},
+        507: {"description": "Not enough free disk space on the server"},
     },
 )
 async def submit(request: Request, state: State) -> dict[str, Any]:
     if state.stopping.is_set() or _queue_full(state):
         await discard_body(request)
         raise _unavailable(state)
-    folder = state.folders.new_upload()
+    _check_free_space(request, state)
     try:
-        upload = await receive_upload(request, folder, state.settings.max_upload_bytes)
+        folder = state.folders.new_upload()
+    except OSError as error:
+        await discard_body(request)
+        raise StorageError(f"the server cannot store the upload ({error.strerror})") from None
+    try:
+        upload = await receive_upload(request, folder, state.settings.max_upload_bytes, state.settings.body_timeout)
         model = upload.fields.get("model", "").strip()
         if not model:
             raise ApiError(422, "the form field model (a model id) is missing")
@@ -87,7 +93,23 @@ async def submit(request: Request, state: State) -> dict[str, Any]:
     except QueueFullError:
         state.folders.remove(job.id)
         raise _unavailable(state) from None
+    except StorageError:
+        state.folders.remove(job.id)
+        raise
     return {"id": job.id, "state": job.state.value, "url": f"/api/jobs/{job.id}"}
+
+
+def _check_free_space(request: Request, state: ServerState) -> None:
+    """507 before the upload when the data folder would keep less than the settings' minimum free space."""
+    declared = request.headers.get("content-length", "")
+    needed = state.settings.min_free_bytes + (int(declared) if declared.isdigit() else 0)
+    free = state.folders.free_bytes()
+    if free < needed:
+        raise ApiError(
+            507,
+            f"not enough free disk space on the server for this job ({free // 2**20} MiB free, "
+            f"{needed // 2**20} MiB needed with the reserve); try again later",
+        )
 
 
 def _queue_full(state: ServerState) -> bool:
@@ -166,8 +188,8 @@ def output(job_id: str, name: str, state: State) -> FileResponse:
     return FileResponse(path, media_type="application/octet-stream", filename=job.outputs[name])
 
 
-@router.delete(
-    "/{job_id}",
+@router.post(
+    "/{job_id}/cancel",
     summary="Cancel a job (a running one has its worker process stopped)",
     responses={404: {"description": "No such job"}, 409: {"description": "The job has already ended"}},
 )
@@ -179,3 +201,20 @@ async def cancel(job_id: str, state: State) -> dict[str, Any]:
     if before.terminal:
         raise ApiError(409, f"the job already ended ({before.value})")
     return job_view(_job(state, job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    summary="Delete an ended job: its record, inputs and outputs (cancel a queued or running job first)",
+    responses={404: {"description": "No such job"}, 409: {"description": "The job is queued or running"}},
+)
+async def delete(job_id: str, state: State) -> dict[str, Any]:
+    _job(state, job_id)
+    before = await asyncio.to_thread(state.manager.remove, job_id)
+    if before is None:
+        raise ApiError(404, "no such job")
+    if not before.terminal:
+        raise ApiError(
+            409, f"the job is {before.value}; cancel it first (POST /api/jobs/{job_id}/cancel), then delete it"
+        )
+    return {"id": job_id, "deleted": True}

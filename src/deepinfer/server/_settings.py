@@ -37,10 +37,33 @@ class ServerSettings:
     max_queued: int = 100
     drain_timeout: float = 60.0
     max_attempts: int = 2
+    job_timeout: float | None = 3600.0
+    """Wall-clock seconds a job may run before its worker is stopped and the job fails (None: no limit)."""
+    min_free_bytes: int = 512 * MiB
+    """A job is accepted only while the data folder keeps this much free space after its upload (else 507)."""
+    retention_days: float | None = 30.0
+    """Ended jobs' data (inputs, outputs, record) is removed this many days after they ended (None: kept)."""
+    retention_bytes: int | None = 50 * 1024 * MiB
+    """Ended jobs' data is kept under this total, the oldest removed first (None: no size limit)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names besides the bound address and loopback a server without a token answers to."""
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a request's headers (slow clients are disconnected)."""
+    body_timeout: float = 60.0
+    """Seconds an upload may pause between two pieces of its body (408 after that)."""
+    keep_alive: float = 5.0
+    max_connections: int = 200
+    """Open connections and requests at once; more are answered 503 at once."""
 
     @property
     def worker_threads(self) -> int:
         return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+
+def bind_address(host: str) -> str:
+    """The address to bind: an IPv6 literal loses its URL brackets (``[::1]`` → ``::1``)."""
+    stripped = host.strip()
+    return stripped[1:-1] if stripped.startswith("[") and stripped.endswith("]") else stripped
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +84,8 @@ def check_settings(settings: ServerSettings) -> None:
         )
     if settings.workers < 1 or settings.max_queued < 1 or settings.max_upload_bytes < 1:
         raise UsageError("--workers, --max-queue and --max-upload-mb must be at least 1")
+    if settings.job_timeout is not None and settings.job_timeout <= 0:
+        raise UsageError("--job-timeout must be more than 0 seconds (0 on the command line: no limit)")
     if not 0 < settings.port < 65536:
         raise UsageError(f"--port {settings.port}: not a TCP port")
     # before any worker starts: the options, else the variables the workers would read

@@ -8,6 +8,8 @@ dropped (up to 32 MiB) so the client gets the answer instead of a reset connecti
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from deepinfer._exceptions import StorageError
 from deepinfer.jobs import UPLOAD_SUFFIXES, display_name, upload_suffix
 from deepinfer.server._errors import ApiError
 
@@ -27,6 +30,7 @@ FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 32
 DRAIN_LIMIT = 32 * 1024 * 1024
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,9 @@ class _Receiver:
             self.handle.close()
 
 
-async def receive_upload(request: Request, folder: Path, max_bytes: int) -> Upload:
-    """Parse a multipart/form-data body into ``folder``; ApiError 413 past ``max_bytes``, 415/422 on bad parts."""
+async def receive_upload(request: Request, folder: Path, max_bytes: int, idle_timeout: float = 60.0) -> Upload:
+    """Parse a multipart/form-data body into ``folder``; ApiError 413 past ``max_bytes``, 415/422 on bad parts,
+    408 when the body pauses longer than ``idle_timeout`` s; StorageError (507) when the disk is full."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -145,15 +150,38 @@ async def receive_upload(request: Request, folder: Path, max_bytes: int) -> Uplo
     receiver = _Receiver(upload)
     parser = MultipartParser(boundary, receiver.callbacks())
     try:
-        await _feed(request.stream(), parser, max_bytes)
+        await _feed(_paced(request.stream(), idle_timeout), parser, max_bytes)
     finally:
-        receiver.close()
+        try:
+            receiver.close()
+        except OSError as error:
+            raise _storage(error) from None
     return upload
+
+
+async def _paced(stream: AsyncIterator[bytes], idle_timeout: float) -> AsyncIterator[bytes]:
+    """The body's pieces; ApiError 408 when the next one takes longer than ``idle_timeout`` s."""
+    iterator = aiter(stream)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), idle_timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(408, f"the upload stalled for more than {idle_timeout:g} s") from None
+        yield chunk
+
+
+def _storage(error: OSError) -> Exception:
+    """A write error of an upload: a full disk is the server's problem (507), not a malformed body."""
+    if error.errno in _NO_SPACE:
+        return StorageError("the server's disk is full; the upload could not be stored, try again later")
+    return StorageError(f"the server could not store the upload ({error.strerror or type(error).__name__})")
 
 
 async def _feed(stream: AsyncIterator[bytes], parser: MultipartParser, max_bytes: int) -> None:
     received = 0
-    refused: ApiError | None = None
+    refused: Exception | None = None
     dropped = 0
     try:
         async for chunk in stream:
@@ -169,6 +197,8 @@ async def _feed(stream: AsyncIterator[bytes], parser: MultipartParser, max_bytes
                 parser.write(chunk)
             except ApiError as error:
                 refused = error
+            except OSError as error:  # writing a file part: the server's disk, not the client's body
+                refused = _storage(error)
             except Exception:  # the multipart parser's own errors: a malformed body
                 refused = ApiError(400, "malformed multipart body")
     except ClientDisconnect:
@@ -177,6 +207,8 @@ async def _feed(stream: AsyncIterator[bytes], parser: MultipartParser, max_bytes
         raise refused
     try:
         parser.finalize()
+    except OSError as error:
+        raise _storage(error) from None
     except Exception:
         raise ApiError(400, "malformed multipart body") from None
 

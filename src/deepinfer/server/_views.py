@@ -107,13 +107,41 @@ def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:
     return {name: InputFile(item.file, item.filename, item.bytes) for name, item in upload.files.items()}
 
 
+MAX_PARAMETER_DEPTH = 4
+"""Nesting allowed in ``parameters`` (card parameters are scalars; deeper JSON is refused before parsing)."""
+
+
 def _parameters(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
+    if _nesting(text) > MAX_PARAMETER_DEPTH:
+        raise ApiError(422, f"parameters nest deeper than {MAX_PARAMETER_DEPTH} levels; give a flat JSON object")
     try:
         given = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}") from None
     if not isinstance(given, dict):
         raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}")
     return given
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text (brackets inside strings do not count), without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -199,7 +199,7 @@
   }
 
   async function cancel() {
-    if (job) await api("/api/jobs/" + job.id, { method: "DELETE" }).catch((e) => showError(e.message));
+    if (job) await api("/api/jobs/" + job.id + "/cancel", { method: "POST" }).catch((e) => showError(e.message));
   }
 
   // ------------------------------------------------------------------------------------------------ result
