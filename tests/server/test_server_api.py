@@ -26,6 +26,7 @@ ROUTES = [
     ("GET", "/api/jobs/0123456789abcdef0123456789abcdef"),
     ("GET", "/api/jobs/0123456789abcdef0123456789abcdef/events"),
     ("GET", "/api/jobs/0123456789abcdef0123456789abcdef/outputs/ProstateMask"),
+    ("POST", "/api/jobs/0123456789abcdef0123456789abcdef/cancel"),
     ("DELETE", "/api/jobs/0123456789abcdef0123456789abcdef"),
 ]
 
@@ -129,6 +130,7 @@ def test_openapi_documents_every_route_and_none_takes_a_path_command_or_image(se
         ("GET", "/api/jobs/{job_id}"),
         ("GET", "/api/jobs/{job_id}/events"),
         ("GET", "/api/jobs/{job_id}/outputs/{name}"),
+        ("POST", "/api/jobs/{job_id}/cancel"),
         ("DELETE", "/api/jobs/{job_id}"),
     } <= documented
     names = {p["name"] for item in spec["paths"].values() for op in item.values() for p in op.get("parameters", [])}
@@ -190,7 +192,11 @@ def test_a_job_reports_progress_and_matches_a_local_run(
         assert served.dtype == expected.dtype and np.array_equal(served, expected), name
     assert array(local_outputs / "seg.nii.gz").any(), "the reference mask should not be empty"
     assert http.get(f"/api/jobs/{final['id']}/outputs/Nope").status_code == 404
-    assert http.delete(f"/api/jobs/{final['id']}").status_code == 409
+    assert http.post(f"/api/jobs/{final['id']}/cancel").status_code == 409  # it has ended
+    deleted = http.delete(f"/api/jobs/{final['id']}")  # its record, inputs and outputs
+    assert deleted.status_code == 200 and deleted.json() == {"id": final["id"], "deleted": True}
+    assert http.get(f"/api/jobs/{final['id']}").status_code == 404
+    assert http.get(final["outputs"]["ProstateMask"]).status_code == 404
 
 
 def test_bad_requests_get_json_errors(http: httpx.Client, crop: tuple[Path, float], tmp_path: Path) -> None:

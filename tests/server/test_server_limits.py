@@ -82,9 +82,11 @@ def test_full_queue_gets_503_and_cancel_stops_the_work(http: httpx.Client, serve
     assert http.get("/v2/health/ready").status_code == 503
     assert http.get(f"/api/jobs/{second}/outputs/ProstateMask").status_code == 409
 
-    assert http.delete(f"/api/jobs/{second}").json()["state"] == "cancelled"
+    assert http.post(f"/api/jobs/{second}/cancel").json()["state"] == "cancelled"
     assert http.get(f"/api/jobs/{first}").json()["state"] == "running"
-    assert http.delete(f"/api/jobs/{first}").json()["state"] == "cancelled"
+    refused_delete = http.delete(f"/api/jobs/{first}")
+    assert refused_delete.status_code == 409 and "cancel it first" in refused_delete.json()["error"]["message"]
+    assert http.post(f"/api/jobs/{first}/cancel").json()["state"] == "cancelled"
     # the cancelled job's worker process is stopped, and a fresh worker takes the next job
     deadline = time.monotonic() + 60
     while old_workers & set(server.worker_pids()) and time.monotonic() < deadline:
@@ -98,7 +100,9 @@ def test_full_queue_gets_503_and_cancel_stops_the_work(http: httpx.Client, serve
     assert runtime["networks"]["model"] == {"runtime": "onnxruntime", "precision": "f32", "chosen": "requested"}
     assert http.get(f"/api/jobs/{first}").json()["state"] == "cancelled"
     assert http.get(f"/api/jobs/{second}").json()["state"] == "cancelled"
-    assert http.delete(f"/api/jobs/{second}").status_code == 409
+    assert http.post(f"/api/jobs/{second}/cancel").status_code == 409
+    assert http.delete(f"/api/jobs/{second}").json() == {"id": second, "deleted": True}
+    assert not (server.data_dir / "jobs" / second).exists()
     assert http.get("/v2/health/ready").status_code == 200
 
 

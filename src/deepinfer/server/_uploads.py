@@ -49,6 +49,11 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+def open_part(path: Path) -> IO[bytes]:
+    """Where a file part is written (the one seam for the uploads' writes)."""
+    return path.open("xb")
+
+
 class _Receiver:
     """The multipart parser's callbacks: one part at a time, written to disk as it arrives."""
 
@@ -107,7 +112,7 @@ class _Receiver:
             formats = ", ".join(UPLOAD_SUFFIXES)
             raise ApiError(415, f"{display_name(client_name, name)}: unsupported file type; send one of {formats}")
         stored = f"{name}{suffix}"
-        self.handle = (self.upload.folder / stored).open("xb")
+        self.handle = open_part(self.upload.folder / stored)
         self.file = ReceivedFile(stored, display_name(client_name, stored), 0)
         self.written = 0
 
