@@ -28,6 +28,7 @@ from deepinfer._run import RunResult, run_model
 from deepinfer.card import ModelCard, load_card, read_card_json, validate_card
 from deepinfer.cli import run_cli
 from deepinfer.imaging import read_volume
+from deepinfer.package._card_test import METRIC_TOLERANCE, stated_metric_checks
 from deepinfer.store import ArtifactStore, sha256_file
 from realparts import require
 
@@ -122,18 +123,28 @@ def deepbet_mask(weights: dict[str, Path], colin27: Path) -> BoolArray:
     return np.asarray(mask.dataobj) > 0
 
 
-def test_mask_matches_deepbets_own_pipeline(colin27_result: RunResult, deepbet_mask: BoolArray) -> None:
+def stated(card: ModelCard, reference: str) -> float:
+    """The Dice the card states against ``reference`` (a words of its metric's ``reference``)."""
+    (metric,) = [m for m in card.metrics if m.reference and reference in m.reference]
+    return metric.value
+
+
+def test_mask_matches_deepbets_own_pipeline(
+    card: ModelCard, colin27_result: RunResult, deepbet_mask: BoolArray
+) -> None:
     ours = brain(colin27_result)
     overlap = dice(ours, deepbet_mask)
     print(f"\ndeepbet parity on Colin27: Dice {overlap:.6f}, {int(ours.sum())} / {int(deepbet_mask.sum())} voxels")
     assert overlap >= MIN_PARITY_DICE
+    assert abs(overlap - stated(card, "deepbet 1.0.2's own pipeline")) <= METRIC_TOLERANCE
 
 
-def test_colin27_mask_matches_ch2bet(colin27_result: RunResult, colin27_brain: Path) -> None:
+def test_colin27_mask_matches_ch2bet(card: ModelCard, colin27_result: RunResult, colin27_brain: Path) -> None:
     reference = read_volume(colin27_brain).array > 0
     overlap = dice(brain(colin27_result), reference)
     print(f"\nColin27 vs ch2bet: Dice {overlap:.4f}")
     assert overlap >= MIN_COLIN27_DICE
+    assert abs(overlap - stated(card, "ch2bet")) <= METRIC_TOLERANCE
 
 
 def test_colin27_result_lies_on_the_input_grid_with_a_picture(colin27_result: RunResult, colin27: Path) -> None:
@@ -153,6 +164,7 @@ def test_mni152_template_matches_its_brain_mask(
     overlap = dice(brain(result), reference)
     print(f"\nMNI152 vs template > {MNI152_BRAIN_FRACTION} max: Dice {overlap:.4f}")
     assert overlap >= MIN_MNI152_DICE
+    assert abs(overlap - stated(card, "20 % of its maximum")) <= METRIC_TOLERANCE
     assert_same_grid(result.outputs["BrainMask"], mni152)
 
 
@@ -332,3 +344,22 @@ def test_card_test_checks_fast_mode_against_exact_mode(
     for check in checks:
         print(f"\n{check.example}: fast vs exact Dice {check.value:.5f} (≥ {check.limit})")
         assert check.passed and check.limit == card.precision.fast.min_dice
+
+
+def test_card_test_recomputes_the_stated_metric_from_the_example(
+    deepinfer_home: Path, weights: dict[str, Path], colin27: Path
+) -> None:
+    from deepinfer.package import check_examples
+    from deepinfer.registry import default_registry
+
+    card = default_registry().get(CARD_ID)
+    checks = check_examples(card, None, ArtifactStore(deepinfer_home))
+    assert [(c.example, c.metric) for c in checks] == [("colin27", "dice"), ("colin27", "card metric Dice")]
+    dice_check, stated_check = checks
+    assert stated_check.value == dice_check.value and stated_check.limit == stated(card, "ch2bet")
+    assert stated_check.passed, stated_check.message
+    drifted = card.model_copy(
+        update={"metrics": [m.model_copy(update={"value": 0.99}) if m.example else m for m in card.metrics]}
+    )
+    (check,) = stated_metric_checks(drifted, card.examples[0], [dice_check])
+    assert not check.passed and "the card states 0.99" in check.message

@@ -24,6 +24,7 @@ import SimpleITK as sitk
 from deepinfer._exceptions import FetchError
 from deepinfer.card import ModelCard, load_card
 from deepinfer.imaging import Volume, read_volume, volume_from_sitk, volume_to_sitk
+from deepinfer.package._card_test import METRIC_TOLERANCE
 from deepinfer.pipeline import Pipeline
 from deepinfer.runners import NetworkCache
 from deepinfer.store import ArtifactStore
@@ -140,9 +141,13 @@ def assert_parity(ours: Result, reference: Result, label: str) -> None:
     assert overlap >= MIN_DICE
 
 
-def test_probability_and_mask_match_taps(deepinfer_result: Result, taps_reference: Result) -> None:
+def test_probability_and_mask_match_taps(
+    taps_card: ModelCard, deepinfer_result: Result, taps_reference: Result
+) -> None:
     assert 1 <= deepinfer_result.windows <= 4
     assert_parity(deepinfer_result, taps_reference, "TAPS parity")
+    (stated,) = [m for m in taps_card.metrics if m.reference and "TAPS' own pipeline" in m.reference]
+    assert abs(dice(deepinfer_result.mask, taps_reference.mask) - stated.value) <= METRIC_TOLERANCE
 
 
 def test_outputs_lie_exactly_on_the_input_grid(deepinfer_result: Result, t2_like: Path) -> None:

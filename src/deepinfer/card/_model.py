@@ -50,6 +50,14 @@ class Metric(_Strict):
     value: float
     dataset: str | None = None
     n: int | None = Field(default=None, ge=0, description="Number of test cases.")
+    reference: str | None = Field(default=None, description="What the result was compared with.")
+    measured_with: str | None = Field(
+        default=None, description="The software and version that measured it, e.g. deepinfer 0.1.0."
+    )
+    example: str | None = Field(
+        default=None,
+        description="The card example that reproduces it: `deepinfer card test` recomputes the value from it.",
+    )
     notes: str | None = None
 
 
@@ -361,6 +369,10 @@ class ModelCard(_Strict):
             missing = sorted((set(example.inputs.values()) | set(example.expected.values())) - known)
             if missing:
                 raise ValueError(f"example {example.name!r} names unknown artifacts {missing}")
+        with_expected = {example.name for example in self.examples if example.expected}
+        for metric in self.metrics:
+            if metric.example is not None and metric.example not in with_expected:
+                raise ValueError(f"metric {metric.name!r} names {metric.example!r}, no example with expected outputs")
         return self
 
     @property

@@ -12,7 +12,6 @@ from rich.table import Table
 from deepinfer._exceptions import UsageError
 from deepinfer.cli._render import human_size, print_json
 from deepinfer.registry import CombinedRegistry, default_registry
-from deepinfer.runners._derived import prune_derived
 from deepinfer.store import ArtifactStore
 
 cache_app = typer.Typer(help="The artifact cache: list, verify, prune.", no_args_is_help=True)
@@ -99,6 +98,8 @@ def cache_prune(
                 "--unused needs every registry, but some could not be read: " + "; ".join(registry.unavailable)
             )
     store = ArtifactStore()
+    from deepinfer.runners import prune_derived
+
     removed = store.prune(keep, dry_run=dry_run) + prune_derived(store.home, keep, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for path in removed:

@@ -6,13 +6,11 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from deepinfer._exceptions import FetchError, UsageError
-from deepinfer._metrics import dice
 from deepinfer.card._model import Example, ModelCard
 from deepinfer.cli._progress import RichProgress
 from deepinfer.cli._render import RESEARCH_ONLY
@@ -57,8 +55,19 @@ def _first_available(
 def demo(
     model: Annotated[str, typer.Option(help="Model id whose example to run.")] = DEMO_MODEL,
     output_dir: Annotated[Path, typer.Option("--output-dir", help="Where to write the results.")] = Path("demo-output"),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 unless an example with a reference output ran and its Dice reached the example's min_dice "
+            "(what CI runs on a plain install).",
+        ),
+    ] = False,
 ) -> None:
     """Run a real model on a real example image: writes the result, its provenance and a PNG, and summarises."""
+    import numpy as np
+
+    from deepinfer._metrics import dice
     from deepinfer._run import labelled_volume_ml, plan_outputs, run_model
     from deepinfer.imaging import read_volume
 
@@ -76,6 +85,7 @@ def demo(
     table = Table(title=f"{card.name} ({card.ref})", title_justify="left", show_header=False)
     table.add_row("example", f"{example.name}: {first.name}")
     table.add_row("time", f"{result.seconds:.1f} s (after download)")
+    scores: dict[str, float] = {}
     for name, path in result.outputs.items():
         volume = result.volumes[name]
         if volume.array.dtype.kind in "iub":
@@ -83,13 +93,28 @@ def demo(
                 name, f"{int(np.count_nonzero(volume.array)):,} voxels, {labelled_volume_ml(volume):.1f} mL → {path}"
             )
             if name in expected:
-                table.add_row(
-                    "Dice vs reference",
-                    f"{dice(volume.array, read_volume(expected[name]).array):.4f} ({expected[name].name})",
-                )
+                scores[name] = dice(volume.array, read_volume(expected[name]).array)
+                stated = next((m for m in card.metrics if m.example == example.name), None)
+                said = f"; the card states {stated.value:g}" if stated is not None else ""
+                table.add_row("Dice vs reference", f"{scores[name]:.4f} ({expected[name].name}{said})")
         else:
             table.add_row(name, str(path))
     if result.report is not None:
         table.add_row("picture", str(result.report))
     Console().print(table)
     err.print(RESEARCH_ONLY, style="yellow")
+    if check:
+        _check(example, scores, err)
+
+
+def _check(example: Example, scores: dict[str, float], err: Console) -> None:
+    """``--check``: the demo must have measured a Dice, each at least the example's ``min_dice``."""
+    if not scores:
+        err.print(f"[red]check failed:[/] example {example.name} has no reference output to compare with")
+        raise typer.Exit(1)
+    low = {name: value for name, value in scores.items() if value < example.min_dice}
+    if low:
+        shown = ", ".join(f"{name} Dice {value:.4f}" for name, value in low.items())
+        err.print(f"[red]check failed:[/] {shown} < {example.min_dice} (example {example.name})")
+        raise typer.Exit(1)
+    err.print(f"[green]✓[/] check passed: Dice ≥ {example.min_dice} on example {example.name}")

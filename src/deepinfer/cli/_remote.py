@@ -21,11 +21,11 @@ import typer
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card._model import ModelCard
-from deepinfer.pipeline import ProgressCallback
 from deepinfer.registry import Registry, default_registry
 
 if TYPE_CHECKING:
     from deepinfer._outputs import StagedOutputs
+    from deepinfer.pipeline import ProgressCallback
 
 SERVER_VARIABLE = "DEEPINFER_SERVER"
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"

@@ -103,10 +103,11 @@ def card_panel(card: ModelCard) -> Group:
     parts: list[Any] = [Panel(head, title=card.id, title_align="left")]
     if card.metrics:
         metrics = Table(title="Reported accuracy", title_justify="left")
-        for column in ("metric", "value", "dataset", "n"):
+        for column in ("metric", "value", "dataset", "n", "compared with", "measured with"):
             metrics.add_column(column)
         for metric in card.metrics:
-            metrics.add_row(metric.name, f"{metric.value:g}", metric.dataset or "", str(metric.n or ""))
+            row = (metric.dataset, str(metric.n or ""), metric.reference, metric.measured_with)
+            metrics.add_row(metric.name, f"{metric.value:g}", *(text or "" for text in row))
         parts.append(metrics)
     parts.append(_members_table(card))
     if card.notes:

@@ -12,7 +12,6 @@ from deepinfer._config import deepinfer_home
 from deepinfer.cli._cache_commands import _known_artifacts
 from deepinfer.cli._render import print_json
 from deepinfer.registry import default_registry
-from deepinfer.runners import ChoiceCache, describe_verdict
 
 runtimes_app = typer.Typer(
     help="The runtimes that --runtime auto measured and remembers: list them, or forget them to measure again.",
@@ -25,6 +24,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON ou
 
 
 def _rows() -> list[dict[str, Any]]:
+    from deepinfer.runners import ChoiceCache, describe_verdict
+
     known = _known_artifacts(default_registry())
     rows = []
     for key, entry in ChoiceCache(deepinfer_home()).entries().items():
@@ -86,6 +87,8 @@ def runtimes_forget(
     if model is not None:
         card = default_registry().get(model)
         artifacts = {artifact.sha256 for artifact in card.artifacts}
+    from deepinfer.runners import ChoiceCache
+
     removed = ChoiceCache(deepinfer_home()).forget(artifacts)
     scope = f" of {model}" if model else ""
     err.print(f"forgot {removed} remembered runtime choice(s){scope}; the next --runtime auto run measures again")

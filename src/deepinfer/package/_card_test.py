@@ -3,7 +3,8 @@
 A labelmap passes when its Dice with the expected one (averaged over the card's labels; with a single label any
 nonzero expected voxel counts, see :func:`deepinfer._metrics.label_dice`) reaches the
 example's ``min_dice``; any other volume when the largest absolute voxel difference is at most
-``max_abs_diff``. Both must also lie on the expected output's grid. Examples run through
+``max_abs_diff``. Both must also lie on the expected output's grid. A card ``metrics`` entry that names an
+example is recomputed from it: the stated value must match what the example measures today. Examples run through
 :func:`deepinfer._run.run_model`, so a container card is tested in its container.
 """
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from deepinfer.container import ContainerOptions
 
 GEOMETRY_TOLERANCE = 1e-5
+METRIC_TOLERANCE = 0.005
+"""How far a card's stated metric may lie from what its example measures (runtimes differ in the last digits)."""
 
 
 @dataclass(frozen=True)
@@ -123,5 +126,25 @@ def check_examples(
     store = store or ArtifactStore()
     checks: list[ExampleCheck] = []
     for example in examples:
-        checks += run_example(card, example, card_dir, store, progress, container)
+        found = run_example(card, example, card_dir, store, progress, container)
+        checks += found + stated_metric_checks(card, example, found)
     return checks
+
+
+def stated_metric_checks(card: ModelCard, example: Example, checks: list[ExampleCheck]) -> list[ExampleCheck]:
+    """The card's ``metrics`` that name ``example``, each compared with the Dice just measured on it: the figure
+    a card states must be what its examples give today (within :data:`METRIC_TOLERANCE`)."""
+    found = []
+    for metric in card.metrics:
+        if metric.example != example.name:
+            continue
+        measured = next((c for c in checks if c.metric == "dice" and c.value is not None), None)
+        label = f"card metric {metric.name}"
+        if measured is None or measured.value is None or metric.name.lower() != "dice":
+            missing = "no Dice measured to compare"
+            found.append(ExampleCheck(example.name, "*", label, None, metric.value, False, missing))
+            continue
+        passed = abs(measured.value - metric.value) <= METRIC_TOLERANCE
+        message = "" if passed else f"the card states {metric.value:g}; update its metrics (or find what changed)"
+        found.append(ExampleCheck(example.name, measured.output, label, measured.value, metric.value, passed, message))
+    return found

@@ -19,13 +19,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from deepinfer._exceptions import InputError, IntegrityError, UsageError
+
+if TYPE_CHECKING:  # cryptography is imported by the functions that use it: listing models never needs it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 KEY_PREFIX = "ed25519:"
 SIGNATURE_SUFFIX = ".sig"
@@ -34,12 +33,16 @@ _CONTEXT = b"deepinfer registry index v1\n"
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
     """A public key written ``ed25519:<base64>``; raises UsageError naming the problem."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if not text.startswith(KEY_PREFIX):
         raise UsageError(f"{text!r}: a public key is written {KEY_PREFIX}<base64 of 32 bytes>")
     try:
@@ -51,12 +54,17 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 
 def key_id(key: Ed25519PublicKey) -> str:
     """A short name of a public key: the first 16 hex digits of the sha256 of its raw bytes."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def write_private_key(path: Path) -> str:
     """Create a new key pair, the private key in the new file ``path`` (0600); returns the public key text."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
@@ -71,6 +79,9 @@ def write_private_key(path: Path) -> str:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as error:
@@ -91,6 +102,8 @@ def sign_index(index: bytes, key: Ed25519PrivateKey) -> bytes:
 
 def verify_index(index: bytes, signature_document: bytes | None, trusted: Sequence[str], what: str) -> str:
     """The key id of a trusted key that signed ``index``; else IntegrityError naming ``what``."""
+    from cryptography.exceptions import InvalidSignature
+
     if signature_document is None:
         raise IntegrityError(f"{what}: the index is not signed (no {SIGNATURE_SUFFIX} file), but it must be")
     keys = [parse_public_key(text) for text in trusted]

@@ -13,21 +13,64 @@ opens each network with it. Without ``runtime`` it uses the card's own runtime, 
 
 from __future__ import annotations
 
-from deepinfer.runners._cache import (
-    DEFAULT_TOLERANCE,
-    LOADERS,
-    NetworkCache,
-    NetworkLoader,
-    card_network_cache,
-    load_network,
-)
-from deepinfer.runners._choice import SelectedNetwork
-from deepinfer.runners._external import check_external_data
-from deepinfer.runners._onnx import OnnxNetwork
-from deepinfer.runners._openvino import OpenVinoNetwork
-from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, installed
-from deepinfer.runners._torchscript import TorchScriptNetwork
-from deepinfer.runners._verdicts import ChoiceCache, describe_verdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deepinfer.runners._cache import (
+        DEFAULT_TOLERANCE,
+        LOADERS,
+        NetworkCache,
+        NetworkLoader,
+        card_network_cache,
+        load_network,
+    )
+    from deepinfer.runners._choice import SelectedNetwork
+    from deepinfer.runners._derived import prune_derived
+    from deepinfer.runners._external import check_external_data
+    from deepinfer.runners._onnx import OnnxNetwork
+    from deepinfer.runners._openvino import OpenVinoNetwork
+    from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, installed
+    from deepinfer.runners._torchscript import TorchScriptNetwork
+    from deepinfer.runners._verdicts import ChoiceCache, describe_verdict
+
+# Each public name is imported from its module on first use (PEP 562), so that what only needs the runtime
+# names (the CLI's options) does not import the machinery, numpy and the pipeline with it: ``deepinfer models
+# list`` stays fast.
+_WHERE = {
+    "DEFAULT_TOLERANCE": "_cache",
+    "LOADERS": "_cache",
+    "NetworkCache": "_cache",
+    "NetworkLoader": "_cache",
+    "card_network_cache": "_cache",
+    "load_network": "_cache",
+    "SelectedNetwork": "_choice",
+    "prune_derived": "_derived",
+    "check_external_data": "_external",
+    "OnnxNetwork": "_onnx",
+    "OpenVinoNetwork": "_openvino",
+    "AUTO": "_runtimes",
+    "PRECISIONS": "_runtimes",
+    "RUNTIME_CHOICES": "_runtimes",
+    "RUNTIMES": "_runtimes",
+    "installed": "_runtimes",
+    "TorchScriptNetwork": "_torchscript",
+    "ChoiceCache": "_verdicts",
+    "describe_verdict": "_verdicts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AUTO",
@@ -48,4 +91,5 @@ __all__ = [
     "describe_verdict",
     "installed",
     "load_network",
+    "prune_derived",
 ]

@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from deepinfer._exceptions import RuntimeUnavailableError, UsageError
-from deepinfer.pipeline import Network
+
+if TYPE_CHECKING:  # (the pipeline imports numpy: the CLI's options need only the names here)
+    from deepinfer.pipeline import Network
 
 AUTO = "auto"
 PRECISIONS = ("exact", "fast")
