@@ -8,11 +8,15 @@ import errno
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -182,3 +186,42 @@ def test_the_server_skips_a_tampered_registry_and_serves_the_others(tmp_path: Pa
     assert any(card.id == "prostate-taps" for card in tolerant.list())
     assert len(tolerant.unavailable) == 1 and tolerant.unavailable[0].startswith("lab: fails verification")
     assert os.fspath(folder) not in scrub_paths(tolerant.unavailable[0], [tmp_path])
+
+
+def serve_argv(data: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "deepinfer", "serve", "--data-dir", str(data), "--threads", "1", *options]
+
+
+def test_serve_on_a_port_in_use_exits_1_and_ipv6_loopback_serves(tmp_path: Path, shared_home: Path) -> None:
+    env = {**os.environ, "DEEPINFER_HOME": str(shared_home)}
+    env.pop("DEEPINFER_TOKEN", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            serve_argv(tmp_path / "a", "--port", str(port)), env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"port {port}: the port is in use" in done.stderr and "Traceback" not in done.stderr
+
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        serve_argv(tmp_path / "b", "--host", "[::1]", "--port", str(port)), env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"serve --host [::1] exited with {server.returncode}"
+            try:
+                answer = httpx.get(f"http://[::1]:{port}/v2/health/live", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve --host [::1] did not answer"
+                time.sleep(0.2)
+        assert answer.status_code == 200 and answer.json() == {"live": True}
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        assert server.wait(90) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
