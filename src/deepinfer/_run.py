@@ -43,6 +43,8 @@ class RunResult:
     warm) and running the pipeline (``pipeline_s``: the model's own compute)."""
     warnings: list[str] = field(default_factory=list)
     """What the user should know about the run (an input that looks empty); also in the provenance."""
+    networks_opened: int = 0
+    """How many networks this run had to open (0 when the caller kept them all warm)."""
 
 
 def image_suffix(path: Path) -> str:
@@ -183,6 +185,7 @@ def run_model(
     start = clock()
     volumes_in = {name: read_volume(path, self_contained=self_contained) for name, path in inputs.items()}
     timings = {"read_s": clock() - start, "load_s": 0.0}
+    networks_opened = 0
     warnings = input_warnings(volumes_in, inputs)
     if card.runtime.type == "container":
         from deepinfer.container import ContainerOptions, run_container
@@ -203,10 +206,11 @@ def run_model(
                 precision=precision,
                 home=artifacts.home,
             )
-        loading = clock()
+        loading, opened_before = clock(), networks.opened
         for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
             networks(artifact)
         timings["load_s"] = clock() - loading
+        networks_opened = networks.opened - opened_before
         # Pipelines take one image today (every card so far has one volume input); the first input is it.
         results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
     seconds = clock() - start
@@ -223,7 +227,9 @@ def run_model(
             staged.json({**record, "output": {"name": name, "file": path.name}}, provenance_path(path))
         picture = _write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
         staged.commit()
-    return RunResult(card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings)
+    return RunResult(
+        card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings, networks_opened
+    )
 
 
 def _run_pipeline(

@@ -75,6 +75,7 @@ def test_twenty_concurrent_jobs_all_complete_with_the_local_outputs(
             served = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
             assert served.dtype == expected[name].dtype and np.array_equal(served, expected[name]), name
         assert result["final"]["attempts"] == 1 and result["events"] >= 1
-    warm = [r["final"]["timings"]["load_s"] for r in results]
-    assert sorted(warm)[: JOBS - 2] == [0.0] * (JOBS - 2), "each worker loads the network once, then keeps it"
+    opened = [r["final"]["timings"]["networks_opened"] for r in results]
+    # each of the two workers opens the network for its first job, then keeps it: every other job opens none
+    assert set(opened) <= {0, 1} and 1 <= sum(opened) <= 2, opened
     print(f"\n{JOBS} concurrent jobs on 2 workers: {seconds:.1f} s")

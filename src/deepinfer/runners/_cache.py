@@ -80,6 +80,11 @@ class NetworkCache:
         self.requested_precision = precision
         self._loaded: dict[str, Network] = {}
 
+    @property
+    def opened(self) -> int:
+        """How many networks this cache has opened so far."""
+        return len(self._loaded)
+
     def __call__(self, artifact: str) -> Network:
         if artifact not in self._loaded:
             self._loaded[artifact] = self._open(artifact)
