@@ -8,15 +8,18 @@ from typing import Any
 import numpy as np
 
 from deepinfer.imaging import Geometry, Volume
-from deepinfer.pipeline import PipelineState, Tensor, build_steps
+from deepinfer.pipeline import Network, NetworkProvider, PipelineState, ProgressCallback, Tensor, build_steps
 
 
-def no_networks(artifact: str) -> Any:
+def no_networks(artifact: str) -> Network:
     raise AssertionError(f"no network expected, asked for {artifact!r}")
 
 
 def run_steps_on(
-    volume: Volume, steps: Sequence[tuple[str, dict[str, Any]]], networks: Any = no_networks, progress: Any = None
+    volume: Volume,
+    steps: Sequence[tuple[str, dict[str, Any]]],
+    networks: NetworkProvider = no_networks,
+    progress: ProgressCallback | None = None,
 ) -> PipelineState:
     """Apply steps (without requiring an output step) and return the final state."""
     state = PipelineState(Tensor.from_volume(volume), volume, {}, networks)

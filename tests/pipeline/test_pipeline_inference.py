@@ -10,6 +10,7 @@ from pipeline_helpers import run_steps_on
 
 from deepinfer._exceptions import PipelineError
 from deepinfer.imaging import Volume
+from deepinfer.pipeline import Network, NetworkProvider
 from realparts import need
 
 
@@ -31,11 +32,11 @@ def monai_reference(array: np.ndarray, roi: list[int], **options: Any) -> np.nda
     return np.asarray(result[0])
 
 
-class Networks:
+class Networks(NetworkProvider):
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def __call__(self, artifact: str) -> Any:
+    def __call__(self, artifact: str) -> Network:
         self.asked.append(artifact)
         return numpy_network
 

@@ -24,7 +24,9 @@ def test_zscore_over_nonzero_voxels_matches_monai(with_background: Volume) -> No
 
     image = run_steps_on(with_background, [("normalize_zscore", {"nonzero": True})]).image
     tensor = torch.as_tensor(with_background.array[None])
-    expected = NormalizeIntensity(nonzero=True, channel_wise=True)(tensor).numpy()
+    normalized = NormalizeIntensity(nonzero=True, channel_wise=True)(tensor)
+    assert isinstance(normalized, torch.Tensor)
+    expected = normalized.numpy()
     np.testing.assert_allclose(image.data, expected, rtol=0, atol=2e-5)
     assert (image.data[0][with_background.array == 0] == 0).all()
 

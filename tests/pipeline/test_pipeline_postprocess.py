@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pipeline_helpers import run_steps_on
+from pipeline_helpers import no_networks, run_steps_on
 from scipy import special
 
 from deepinfer._exceptions import PipelineError
@@ -16,7 +16,7 @@ GRID = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0,
 
 def apply(name: str, data: np.ndarray, **params: object) -> np.ndarray:
     volume = Volume(np.zeros(GRID.size, np.float32), GRID)
-    state = PipelineState(Tensor(data.astype(np.float32), GRID), volume, {}, lambda name: None)
+    state = PipelineState(Tensor(data.astype(np.float32), GRID), volume, {}, no_networks)
     PipelineStep.lookup(name)(**params).apply(state)
     return state.image.data
 
@@ -70,6 +70,6 @@ def test_fill_holes_per_label(small_mr: Volume) -> None:
     filled = apply("fill_holes", shell)
     assert (filled[0, 1:7, 1:7, 1:7] == 3.0).all() and filled.sum() == 3.0 * 216
 
-    brain = (small_mr.array > 90).astype(np.float32)
+    brain = (np.asarray(small_mr.array) > 90).astype(np.float32)
     state = run_steps_on(small_mr.with_array(brain), [("fill_holes", {})])
     assert state.image.data.sum() >= brain.sum()

@@ -76,7 +76,7 @@ def test_run_records_every_output_on_the_exact_input_grid(card: ModelCard, small
 
 
 def altered(document: dict[str, Any], index: int, step: dict[str, Any]) -> dict[str, Any]:
-    copy = json.loads(json.dumps(document))
+    copy: dict[str, Any] = json.loads(json.dumps(document))
     copy["pipeline"][index] = step
     return copy
 

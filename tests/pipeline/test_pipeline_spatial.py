@@ -50,6 +50,7 @@ def monai_spacing(volume: Volume, spacing: tuple[float, float, float]) -> tuple[
     affine = LPS_TO_RAS @ volume.geometry.index_to_physical
     image = MetaTensor(torch.as_tensor(np.asarray(volume.array, np.float32)[None]), affine=torch.as_tensor(affine))
     result = Spacing(pixdim=spacing, mode="bilinear")(Orientation(axcodes="RAS", labels=None)(image))
+    assert isinstance(result, MetaTensor)
     return result.numpy()[0], result.affine.numpy()
 
 
@@ -77,7 +78,8 @@ def test_resample_edges_extent_keeps_the_field_of_view(small_mr: Volume) -> None
 
 
 def test_nearest_resampling_keeps_label_values(small_mr: Volume) -> None:
-    labels = small_mr.with_array((small_mr.array > 80).astype(np.uint8) + (small_mr.array > 120).astype(np.uint8))
+    values = np.asarray(small_mr.array)
+    labels = small_mr.with_array((values > 80).astype(np.uint8) + (values > 120).astype(np.uint8))
     image = run_steps_on(labels, [("resample", {"spacing": 1.7, "interpolation": "nearest"})]).image
     assert set(np.unique(image.data)) == {0.0, 1.0, 2.0}
 
@@ -143,10 +145,15 @@ def test_crop_foreground_matches_monai_crop_foreground(small_mr: Volume) -> None
     torch = need("torch")
     from monai.transforms import CropForeground, NormalizeIntensity
 
-    steps = [("normalize_zscore", {"nonzero": True}), ("crop_foreground", {"threshold": 0.0, "margin": 5})]
+    steps: list[tuple[str, dict[str, object]]] = [
+        ("normalize_zscore", {"nonzero": True}),
+        ("crop_foreground", {"threshold": 0.0, "margin": 5}),
+    ]
     image = run_steps_on(small_mr, steps).image
     tensor = torch.as_tensor(np.asarray(small_mr.array, np.float32)[None])
-    expected = CropForeground(margin=5)(NormalizeIntensity(nonzero=True, channel_wise=True)(tensor))
+    normalized = NormalizeIntensity(nonzero=True, channel_wise=True)(tensor)
+    assert isinstance(normalized, torch.Tensor)
+    expected = CropForeground(margin=5)(normalized)
     np.testing.assert_allclose(image.data, np.asarray(expected), atol=1e-5)
 
 
@@ -168,7 +175,7 @@ def test_pad_to_minimum_and_multiple_then_undo(odd_grid: Volume) -> None:
 
 
 def test_restore_geometry_after_a_chain_is_exact(small_mr: Volume) -> None:
-    steps = [
+    steps: list[tuple[str, dict[str, object]]] = [
         ("reorient", {"orientation": "PIR"}),
         ("resample", {"spacing": [0.9, 2.2, 1.4]}),
         ("crop_foreground", {"threshold": 60, "margin": 3}),
