@@ -36,7 +36,7 @@ RUN = """
 import json, time
 start = time.perf_counter()
 from pathlib import Path
-from deepinfer._run import plan_outputs, run_model
+from deepinfer.run import plan_outputs, run_model
 from deepinfer.card import load_card
 from deepinfer.registry import default_registry
 card_file = {card!r}
@@ -127,7 +127,7 @@ def main() -> None:
         tiny = tiny_card(folder)
         tiny_rows = pairs(str(tiny), package(str(tiny), folder / "tiny.container.json"), small_crop(folder), folder, 5)
         engine = engine_seconds(image, ["true"], 5)
-        imports = engine_seconds(image, ["python3", "-c", "import deepinfer._run, deepinfer.container._entrypoint"], 5)
+        imports = engine_seconds(image, ["python3", "-c", "import deepinfer.run, deepinfer.container._entrypoint"], 5)
     wall, fixed = medians(taps), medians(tiny_rows)
     print(f"prostate-taps on {args.volume or 'the T2-like Colin27 probe (tests/realparts.py)'}; image {image[:19]}")
     print(table(taps, "in-process"))

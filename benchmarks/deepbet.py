@@ -65,7 +65,7 @@ if {torch!r}:
     imported = time.perf_counter()
 from pathlib import Path
 import deepinfer.pipeline._pipeline as pipeline_module
-from deepinfer._run import run_model
+from deepinfer.run import run_model
 from deepinfer.card import load_card
 from deepinfer.registry import default_registry
 steps = {{}}

@@ -43,7 +43,7 @@ DEEPINFER = """
 import json, time
 start = time.perf_counter()
 from pathlib import Path
-from deepinfer._run import plan_outputs, run_model
+from deepinfer.run import plan_outputs, run_model
 from deepinfer.registry import default_registry
 calls = {{}}
 def progress(task, done, total):

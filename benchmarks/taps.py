@@ -34,7 +34,7 @@ DEEPINFER = """
 import json, time
 start = time.perf_counter()
 from pathlib import Path
-from deepinfer._run import plan_outputs, run_model
+from deepinfer.run import plan_outputs, run_model
 from deepinfer.registry import default_registry
 registry = default_registry()
 card = registry.get("prostate-taps")

@@ -21,14 +21,14 @@ import numpy.typing as npt
 import pytest
 import SimpleITK as sitk
 
-from deepinfer import _export_card
 from deepinfer._exceptions import FetchError
 from deepinfer._metrics import dice
-from deepinfer._run import RunResult, run_model
 from deepinfer.card import ModelCard, load_card, read_card_json, validate_card
 from deepinfer.cli import run_cli
 from deepinfer.imaging import read_volume
+from deepinfer.package import _export_card
 from deepinfer.package._card_test import METRIC_TOLERANCE, stated_metric_checks
+from deepinfer.run import RunResult, run_model
 from deepinfer.store import ArtifactStore, sha256_file
 from realparts import require
 
@@ -331,7 +331,7 @@ def test_card_test_checks_fast_mode_against_exact_mode(
     deepinfer_home: Path, weights: dict[str, Path], mni152: Path, colin27: Path
 ) -> None:
     require(importlib.util.find_spec("openvino") is not None, "fast mode runs on openvino (a dependency)")
-    from deepinfer._fast_check import check_fast_mode
+    from deepinfer.package import check_fast_mode
     from deepinfer.registry import default_registry
 
     card = default_registry().get(CARD_ID)

@@ -13,8 +13,8 @@ import pytest
 import SimpleITK as sitk
 
 from deepinfer import DeepInferError
-from deepinfer._memory import largest_grid, working_bytes
 from deepinfer.imaging import Geometry, Volume
+from deepinfer.run._memory import largest_grid, working_bytes
 from test_run import deepinfer
 
 
@@ -46,7 +46,7 @@ def test_a_small_file_that_needs_too_much_memory_is_refused_before_the_model_run
 
 
 def test_the_estimate_follows_the_cards_resampling() -> None:
-    from deepinfer._run import Pipeline
+    from deepinfer.pipeline import Pipeline
     from deepinfer.registry import default_registry
 
     card = default_registry().get("prostate-taps")
@@ -100,9 +100,9 @@ def test_provenance_hashes_the_detached_voxel_data(small_mr_file: Path, tmp_path
 def test_a_failed_rerun_keeps_the_earlier_outputs_and_leaves_nothing(
     small_mr_file: Path, tmp_path: Path, shared_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import deepinfer._outputs
-    from deepinfer._run import plan_outputs, run_model
+    import deepinfer.run._outputs
     from deepinfer.registry import default_registry
+    from deepinfer.run import plan_outputs, run_model
 
     monkeypatch.setenv("DEEPINFER_HOME", str(shared_home))
     card = default_registry().get("prostate-taps")
@@ -115,7 +115,7 @@ def test_a_failed_rerun_keeps_the_earlier_outputs_and_leaves_nothing(
         path.write_bytes(data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(deepinfer._outputs, "write_bytes", full_disk)
+    monkeypatch.setattr(deepinfer.run._outputs, "write_bytes", full_disk)
     with pytest.raises(DeepInferError, match=r"seg\.provenance\.json: cannot write the file: no space left"):
         run_model(card, {"T2": small_mr_file}, plan, {"threshold": 0.9}, report=True)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -33,6 +33,6 @@ def test_models_list_imports_no_runtime_and_no_image_library() -> None:
 
 
 def test_importing_the_runners_and_the_pipeline_imports_no_runtime() -> None:
-    code = f"import sys, deepinfer.runners, deepinfer._run; print([m for m in {HEAVY!r} if m in sys.modules])"
+    code = f"import sys, deepinfer.runners, deepinfer.run; print([m for m in {HEAVY!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -11,10 +11,10 @@ import pytest
 
 from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume
 from deepinfer import RuntimeUnavailableError, UsageError
-from deepinfer._run import run_model
 from deepinfer.card import import_legacy
 from deepinfer.container import ContainerJob, ContainerOptions, DockerEngine, PodmanEngine, gpu_device
 from deepinfer.container._argv import JobFolder, command_argv, mount_options
+from deepinfer.run import run_model
 
 HOSTILE = ["; rm -rf /", "$(id)", "--privileged", "-v /:/host", "`reboot`", "a  b && c", "--user=0:0"]
 

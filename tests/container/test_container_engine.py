@@ -15,10 +15,10 @@ import pytest
 
 from container_helpers import legacy_image, no_container_left, real_engine  # noqa: F401 (fixtures)
 from deepinfer import ContainerError, RuntimeUnavailableError
-from deepinfer._run import run_model
 from deepinfer.card import ModelCard, import_legacy
 from deepinfer.container import ContainerOptions, DockerEngine
 from deepinfer.imaging import read_volume
+from deepinfer.run import run_model
 
 pytestmark = pytest.mark.usefixtures("no_container_left")
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from container_helpers import container_card
-from deepinfer._run import run_model
 from deepinfer.card import dump_card
 from deepinfer.container._entrypoint import main, parse_2017, parse_ours
 from deepinfer.imaging import read_volume
 from deepinfer.package import draft_card
+from deepinfer.run import run_model
 from tiny_networks import tiny_onnx
 
 

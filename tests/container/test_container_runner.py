@@ -12,9 +12,9 @@ import pytest
 
 from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume, threshold_outputs
 from deepinfer import ContainerError, UsageError
-from deepinfer._run import run_model
 from deepinfer.container import ContainerJob, ContainerOptions, LineSplitter, parse_progress
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
+from deepinfer.run import run_model
 
 
 def _run(tmp_path: Path, engine: FakeEngine, **options):

@@ -13,10 +13,10 @@ from package_helpers import deepinfer
 
 from container_helpers import BASE_IMAGE, no_container_left, real_engine  # noqa: F401 (fixtures)
 from deepinfer._metrics import dice
-from deepinfer._run import run_model
 from deepinfer.card import ModelCard, load_card, parse_card
 from deepinfer.container import ContainerJob, ContainerOptions, DockerEngine
 from deepinfer.imaging import Volume, read_volume
+from deepinfer.run import run_model
 from realparts import write_t2_like
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_container_left")]

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from registry_helpers import card, write_card
 
-import deepinfer.registry
 from deepinfer import CardError, IntegrityError
 from deepinfer.registry import (
     DirectoryRegistry,
@@ -127,32 +126,3 @@ def test_the_embedded_registry_loads(tmp_path: Path) -> None:
     for model in registry.list():
         assert registry.get(model.ref) == model
         assert registry.card_dir(model) is not None
-
-
-def test_public_names() -> None:
-    assert sorted(deepinfer.registry.__all__) == [
-        "CombinedRegistry",
-        "DirectoryRegistry",
-        "EmbeddedRegistry",
-        "HttpRegistry",
-        "IndexEntry",
-        "LoadedCard",
-        "Registry",
-        "RegistrySource",
-        "add_source",
-        "build_index",
-        "default_registry",
-        "embedded_registry_path",
-        "load_private_key",
-        "load_sources",
-        "open_registry",
-        "parse_public_key",
-        "public_key_text",
-        "read_index",
-        "remove_source",
-        "sign_index",
-        "verify_index",
-        "version_key",
-        "write_index",
-        "write_private_key",
-    ]

@@ -212,7 +212,7 @@ def test_environment_defaults(model: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_the_fast_check_needs_declared_bounds_and_examples() -> None:
-    from deepinfer._fast_check import check_fast_mode
+    from deepinfer.package import check_fast_mode
 
     with pytest.raises(UsageError, match="declares no fast-mode accuracy"):
         check_fast_mode(parse_card(card_document(None)), None)
@@ -221,8 +221,8 @@ def test_the_fast_check_needs_declared_bounds_and_examples() -> None:
 
 
 def test_fast_and_exact_outputs_are_compared_with_the_cards_bounds() -> None:
-    from deepinfer._fast_check import compare_modes
     from deepinfer.imaging import Geometry, Volume
+    from deepinfer.package import compare_modes
 
     grid = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), (4, 4, 4))
     exact = Volume(np.zeros((4, 4, 4), np.float32), grid)

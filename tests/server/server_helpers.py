@@ -165,8 +165,8 @@ def write_crops(colin27: Path, folder: Path) -> dict[str, tuple[Path, float]]:
 
 def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[str, np.ndarray]:
     """The same job run here with ``run_model`` (one thread, like the server's workers): the reference."""
-    from deepinfer._run import plan_outputs, run_model
     from deepinfer.registry import default_registry
+    from deepinfer.run import plan_outputs, run_model
     from deepinfer.store import ArtifactStore
 
     registry = default_registry()

@@ -93,7 +93,7 @@ class ModelForm:
 def option_name(parameter: str) -> str:
     """The CLI flag of a card parameter: deepinfer's own function when deepinfer is importable here."""
     try:
-        from deepinfer.cli._run_command import option_name as deepinfer_option_name
+        from deepinfer.cli import option_name as deepinfer_option_name
     except ImportError:  # the CLI is an external executable (another Python); same rule, kept in step by a test
         kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", parameter).replace("_", "-").lower()
         clashes = {

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from deepinfer._exceptions import CardError, DeepInferError
 from deepinfer.cli._app import app
+from deepinfer.cli._run_command import option_name
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:
@@ -40,4 +41,4 @@ def main() -> None:
     sys.exit(run_cli())
 
 
-__all__ = ["main", "run_cli"]
+__all__ = ["main", "option_name", "run_cli"]

@@ -32,13 +32,13 @@ def card_export_onnx(
 
     Both cards run on the same image first; the new card is written only if every label of its masks agrees
     with the TorchScript card's (Dice ≥ 0.999)."""
-    from deepinfer import _export_card as export
+    from deepinfer import package as export
     from deepinfer.imaging import read_volume
 
     err = Console(stderr=True)
     card, card_dir = resolve_model(model)
     export.check_exportable(card)
-    target = output_dir or Path(f"{card.id}{export.ID_SUFFIX}")
+    target = output_dir or Path(f"{card.id}{export.EXPORT_ID_SUFFIX}")
     store = ArtifactStore()
     with RichProgress(err) as progress, tempfile.TemporaryDirectory() as scratch:
         if input_path is None:
@@ -53,5 +53,5 @@ def card_export_onnx(
     for name, path in result.networks.items():
         table.add_row(name, f"{path}  sha256 {result.card.artifact(name).sha256}")
     for label, score in result.dice.items():
-        table.add_row(f"Dice {label}", f"{score:.5f} (≥ {export.MIN_DICE})")
+        table.add_row(f"Dice {label}", f"{score:.5f} (≥ {export.EXPORT_MIN_DICE})")
     Console().print(table)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepinfer._exceptions import FetchError, UsageError
-from deepinfer.card._model import Example, ModelCard
+from deepinfer.card import Example, ModelCard
 from deepinfer.cli._progress import RichProgress
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.registry import default_registry
@@ -24,7 +24,7 @@ def _example_file(
     store: ArtifactStore, card: ModelCard, name: str, card_dir: Path | None, folder: Path, progress: RichProgress
 ) -> Path:
     """Fetch an example artifact (verified) and give it a readable file name in ``folder``."""
-    from deepinfer._run import fetch_artifact
+    from deepinfer.run import fetch_artifact
 
     artifact = card.artifact(name)
     cached = fetch_artifact(store, card, name, card_dir, progress)
@@ -68,8 +68,8 @@ def demo(
     import numpy as np
 
     from deepinfer._metrics import dice
-    from deepinfer._run import labelled_volume_ml, plan_outputs, run_model
     from deepinfer.imaging import read_volume
+    from deepinfer.run import labelled_volume_ml, plan_outputs, run_model
 
     err = Console(stderr=True)
     registry = default_registry()

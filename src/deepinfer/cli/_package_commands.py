@@ -74,7 +74,7 @@ def card_test(
         log = None if progress is ProgressMode.none else reporter.log
         checks = check_examples(model, card_dir, progress=callback, container=ContainerOptions.from_environment(log))
         if precision.value == "fast":
-            from deepinfer._fast_check import check_fast_mode
+            from deepinfer.package import check_fast_mode
 
             checks += check_fast_mode(model, card_dir, progress=callback)
     table = Table(title=f"{model.ref}: examples")

@@ -21,23 +21,26 @@ from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import DeepInferError, UsageError
 from deepinfer.cli._render import print_json
 from deepinfer.registry import (
+    EMBEDDED_NAME,
+    INDEX_NAME,
+    SIGNATURE_SUFFIX,
     DirectoryRegistry,
     HttpRegistry,
     RegistrySource,
     add_source,
     build_index,
+    describe_age,
+    key_id,
     load_private_key,
     load_sources,
     open_registry,
+    parse_public_key,
+    read_snapshot,
     remove_source,
     sign_index,
     write_index,
     write_private_key,
 )
-from deepinfer.registry._configured import EMBEDDED_NAME
-from deepinfer.registry._http import describe_age, read_snapshot
-from deepinfer.registry._index import INDEX_NAME
-from deepinfer.registry._signing import SIGNATURE_SUFFIX, key_id, parse_public_key
 from deepinfer.store import check_url_path
 
 registry_app = typer.Typer(

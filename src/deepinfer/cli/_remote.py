@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.registry import Registry, default_registry
 
 if TYPE_CHECKING:
-    from deepinfer._outputs import StagedOutputs
     from deepinfer.pipeline import ProgressCallback
+    from deepinfer.run import StagedOutputs
 
 SERVER_VARIABLE = "DEEPINFER_SERVER"
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"
@@ -123,15 +123,15 @@ def run_remote(
     report: bool = False,
 ) -> Any:
     """Run ``card`` on the server: upload, follow the job's progress, download every output (all or nothing)
-    with its provenance sidecar. Returns a :class:`deepinfer._run.RunResult`. Ctrl-C cancels the job."""
-    from deepinfer._outputs import StagedOutputs
-    from deepinfer._run import RunResult, _check_inputs, image_suffix
-    from deepinfer.card._params import resolve_parameters
+    with its provenance sidecar. Returns a :class:`deepinfer.run.RunResult`. Ctrl-C cancels the job."""
+    from deepinfer.card import resolve_parameters
     from deepinfer.client import job_error
+    from deepinfer.imaging import image_suffix
     from deepinfer.jobs import UPLOAD_SUFFIXES
+    from deepinfer.run import RunResult, StagedOutputs, check_inputs
 
     parameters = resolve_parameters(card, values)
-    _check_inputs(card, inputs, outputs)
+    check_inputs(card, inputs, outputs)
     for name, path in inputs.items():
         if path.is_dir() or image_suffix(path) not in UPLOAD_SUFFIXES:
             raise UsageError(f"{path}: a server takes {', '.join(UPLOAD_SUFFIXES)} files (input {name})")
@@ -178,8 +178,8 @@ def _download_all(
     staged: StagedOutputs,
 ) -> dict[str, Path]:
     """Every output and its provenance sidecar, staged (the caller commits them all at once)."""
-    from deepinfer._run import image_suffix, provenance_path
-    from deepinfer.imaging import read_volume
+    from deepinfer.imaging import image_suffix, read_volume
+    from deepinfer.run import provenance_path
 
     for name, path in outputs.items():
         if image_suffix(path) == output_format:
@@ -212,9 +212,9 @@ def _local_provenance(
 def _report(
     card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path], staged: StagedOutputs
 ) -> Path | None:
-    from deepinfer._run import _write_report
     from deepinfer.imaging import read_volume
+    from deepinfer.run import write_report
 
     volumes_in = {name: read_volume(path) for name, path in inputs.items()}
     results = {name: read_volume(staged.path(path)) for name, path in outputs.items()}
-    return _write_report(card, volumes_in, results, inputs, outputs, staged)
+    return write_report(card, volumes_in, results, inputs, outputs, staged)

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 
 RESEARCH_ONLY = "For research use only. Not for clinical diagnosis."
 
@@ -23,22 +23,6 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
-
-
-def card_summary(card: ModelCard) -> dict[str, Any]:
-    """The machine-readable row of ``models list --json``."""
-    return {
-        "id": card.id,
-        "name": card.name,
-        "version": card.version,
-        "task": card.task,
-        "modality": card.modality,
-        "anatomy": card.anatomy,
-        "license": {"code": card.license.code, "weights": card.license.weights},
-        "size": card.total_artifact_size(),
-        "runtime": card.runtime.type,
-        "tags": list(card.tags),
-    }
 
 
 def models_table(cards: Sequence[ModelCard], title: str = "Models") -> Table:

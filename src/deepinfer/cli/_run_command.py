@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card._model import (
+from deepinfer.card import (
     BoolParameter,
     EnumParameter,
     FloatParameter,
     IntParameter,
     ModelCard,
+    load_card,
 )
-from deepinfer.card._validate import load_card
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
 from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
 from deepinfer.cli._render import RESEARCH_ONLY
@@ -168,7 +168,7 @@ def _run(
     values: dict[str, Any],
     remote: RemoteTarget | None = None,
 ) -> None:
-    from deepinfer._run import plan_outputs, run_model, volume_outputs
+    from deepinfer.run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
     input_paths = _pairs(card, options["inputs"], [m.name for m in card.inputs], "input")

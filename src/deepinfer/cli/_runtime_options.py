@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deepinfer.runners._runtimes import PRECISIONS, RUNTIME_CHOICES
+from deepinfer.runners import PRECISIONS, RUNTIME_CHOICES
 
 RuntimeChoice = enum.Enum("RuntimeChoice", {name: name for name in RUNTIME_CHOICES})  # type: ignore[misc]
 PrecisionChoice = enum.Enum("PrecisionChoice", {name: name for name in PRECISIONS})  # type: ignore[misc]

@@ -22,7 +22,7 @@ from deepinfer._exceptions import (
     ServerError,
     UsageError,
 )
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.client._sse import sse_events
 
 ByteProgress = Callable[[int, int], None]

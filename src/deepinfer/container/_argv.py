@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card._model import PLACEHOLDER, BoolParameter, ContainerRuntime, ModelCard, PointListMember
+from deepinfer.card import PLACEHOLDER, BoolParameter, ContainerRuntime, ModelCard, PointListMember
 
 VOLUME_SUFFIX = ".nrrd"
 POINTS_SUFFIX = ".fcsv"

@@ -1,6 +1,6 @@
 """The entrypoint of the images ``deepinfer package build`` makes: ``python3 -m deepinfer.container ARGS``.
 
-It runs the one card the image holds (``DEEPINFER_IMAGE_CARD``) with :func:`deepinfer._run.run_model`, and
+It runs the one card the image holds (``DEEPINFER_IMAGE_CARD``) with :func:`deepinfer.run.run_model`, and
 understands two command lines:
 
 - ours (protocol ``deepinfer``)::
@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import DeepInferError, UsageError
-from deepinfer.card._model import BoolParameter, ModelCard
-from deepinfer.card._validate import load_card
+from deepinfer.card import BoolParameter, ModelCard, load_card
 from deepinfer.container._protocol import progress_json
 
 CARD_VARIABLE = "DEEPINFER_IMAGE_CARD"
@@ -113,7 +112,7 @@ def _silent(task: str, done: int, total: int) -> None:
 
 
 def run_request(card: ModelCard, card_dir: Path, request: Request) -> None:
-    from deepinfer._run import run_model, volume_outputs
+    from deepinfer.run import run_model, volume_outputs
 
     known = volume_outputs(card)
     unknown = sorted(set(request.outputs) - set(known))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import StorageError
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.jobs._db import JobStore
 from deepinfer.jobs._layout import JobFolders
 from deepinfer.jobs._pool import WorkerPool, WorkerSlot

@@ -1,4 +1,4 @@
-"""The worker process: runs one job at a time through :func:`deepinfer._run.run_model`, keeping every card's
+"""The worker process: runs one job at a time through :func:`deepinfer.run.run_model`, keeping every card's
 loaded networks between jobs (models stay warm).
 
 It talks to the server over its own duplex pipe (no queue shared with other workers, so killing one worker to
@@ -71,7 +71,7 @@ class _Worker:
     """Cards and their loaded networks, kept between jobs; one job at a time."""
 
     def __init__(self, conn: Connection, options: WorkerOptions) -> None:
-        import deepinfer._run  # noqa: F401  (import the runtime stack now, not in the first job)
+        import deepinfer.run  # noqa: F401  (import the runtime stack now, not in the first job)
         from deepinfer.store import ArtifactStore
 
         self.conn = conn
@@ -83,7 +83,7 @@ class _Worker:
 
     def run(self, task: dict[str, Any]) -> None:
         from deepinfer._exceptions import DeepInferError
-        from deepinfer._run import run_model
+        from deepinfer.run import run_model
 
         token = task["token"]
         self.report = _Throttled(lambda *event: self.conn.send(("progress", token, *event)))
@@ -119,8 +119,8 @@ class _Worker:
 
     def _loaded(self, card_json: str, card_dir: str | None) -> tuple[Any, Any]:
         """The card and its network cache; the same card from the same folder reuses its loaded networks."""
-        from deepinfer._run import fetch_artifact
-        from deepinfer.card._model import ModelCard
+        from deepinfer.card import ModelCard
+        from deepinfer.run import fetch_artifact
         from deepinfer.runners import card_network_cache
 
         key = f"{card_dir}\n{card_json}"

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import ContainerError, UsageError
-from deepinfer.card._model import IMAGE_NAME, ModelCard
-from deepinfer.card._validate import dump_card, parse_card
+from deepinfer.card import IMAGE_NAME, ModelCard, dump_card, parse_card
 from deepinfer.container import JOB_LABEL, ContainerEngine, ContainerJob, detect_engine
 from deepinfer.package._context import (
     copy_deepinfer,
@@ -51,7 +50,7 @@ def _quiet(line: str) -> None:
 
 def protocol_args(card: ModelCard) -> list[str]:
     """The argv template of our protocol for ``card`` (see :mod:`deepinfer.container._entrypoint`)."""
-    from deepinfer._run import volume_outputs
+    from deepinfer.run import volume_outputs
 
     args = ["run", *PROTOCOL_ARGS_PROGRESS]
     args += [item for m in card.inputs for item in ("--input", f"{m.name}={{inputs.{m.name}}}")]

@@ -5,7 +5,7 @@ nonzero expected voxel counts, see :func:`deepinfer._metrics.label_dice`) reache
 example's ``min_dice``; any other volume when the largest absolute voxel difference is at most
 ``max_abs_diff``. Both must also lie on the expected output's grid. A card ``metrics`` entry that names an
 example is recomputed from it: the stated value must match what the example measures today. Examples run through
-:func:`deepinfer._run.run_model`, so a container card is tested in its container.
+:func:`deepinfer.run.run_model`, so a container card is tested in its container.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from deepinfer._exceptions import DeepInferError, UsageError
 from deepinfer._metrics import label_dice, max_abs_diff
-from deepinfer.card._model import Artifact, Example, LabelmapMember, ModelCard
+from deepinfer.card import Artifact, Example, LabelmapMember, ModelCard
 from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, read_volume
 from deepinfer.pipeline import ProgressCallback, no_progress
 from deepinfer.store import ArtifactStore
@@ -86,7 +86,7 @@ def run_example(
     container: ContainerOptions | None = None,
 ) -> list[ExampleCheck]:
     """Run one example in a temporary folder and compare each expected output."""
-    from deepinfer._run import run_model
+    from deepinfer.run import run_model
 
     with tempfile.TemporaryDirectory(prefix="deepinfer-card-test-") as work:
         folder = Path(work)

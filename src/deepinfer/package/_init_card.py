@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card._model import ModelCard, slugify
-from deepinfer.card._validate import parse_card
+from deepinfer.card import ModelCard, parse_card, slugify
 from deepinfer.store import sha256_file
 
 DEFAULT_WINDOW = 96

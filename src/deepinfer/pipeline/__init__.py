@@ -4,6 +4,12 @@ Steps (``step_names()`` lists them): reorient, resample, resize, crop_foreground
 restore_geometry (spatial); nan_to_num, normalize_zscore, clip_percentiles, percentiles, scale_to_range,
 normalize_minmax, gaussian_smooth (intensity); infer, sliding_window (networks); select_channel, activation,
 threshold, argmax, largest_component, fill_holes (post-processing); output, save, load (results and slots).
+
+Checking a whole card needs the steps, so it lives here, above the card layer: ``validate_card_document``
+(the schema report of ``deepinfer.card.validate_card`` plus the pipeline's) is what ``deepinfer card validate``
+runs, and ``Pipeline.from_card`` raises the same report (with the user's values) before any run. Registries
+sit below the pipeline: they load a card after the schema check only (``parse_card``); a card whose steps
+do not fit reaches ``card validate`` or fails at ``Pipeline.from_card`` with this report, never half-run.
 """
 
 from deepinfer.pipeline import (  # noqa: F401  (register the steps)
@@ -15,6 +21,7 @@ from deepinfer.pipeline import (  # noqa: F401  (register the steps)
     _spatial,
 )
 from deepinfer.pipeline._base import (
+    FloatArray,
     Network,
     NetworkProvider,
     ParamError,
@@ -22,10 +29,10 @@ from deepinfer.pipeline._base import (
     PipelineStep,
     ProgressCallback,
     Tensor,
-    build_steps,
     no_progress,
     run_steps,
 )
+from deepinfer.pipeline._card_check import build_steps, validate_card_document, validate_card_pipeline
 from deepinfer.pipeline._pipeline import Pipeline
 
 
@@ -33,8 +40,8 @@ def step_names() -> list[str]:
     """The names of every registered pipeline step, sorted."""
     return PipelineStep.names()
 
-
 __all__ = [
+    "FloatArray",
     "Network",
     "NetworkProvider",
     "ParamError",
@@ -47,4 +54,6 @@ __all__ = [
     "no_progress",
     "run_steps",
     "step_names",
+    "validate_card_document",
+    "validate_card_pipeline",
 ]

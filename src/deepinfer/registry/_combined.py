@@ -20,7 +20,7 @@ from pathlib import Path
 
 from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import CardError, FetchError, InputError, IntegrityError, ModelNotFoundError
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
 from deepinfer.registry._http import HttpRegistry
 from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, LoadedCard, Registry

@@ -13,15 +13,14 @@ The order of the list is the precedence, after the embedded registry (see ``_com
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from deepinfer._exceptions import InputError, UsageError
+from deepinfer._files import write_atomic
 from deepinfer.registry._signing import parse_public_key
 
 CONFIG_NAME = "registries.json"
@@ -107,19 +106,6 @@ def save_sources(home: Path, sources: list[RegistrySource]) -> Path:
     text = json.dumps({"registries": [source.to_json() for source in sources]}, indent=2) + "\n"
     write_atomic(path, text.encode("utf-8"))
     return path
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed over it: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 def add_source(home: Path, source: RegistrySource) -> None:

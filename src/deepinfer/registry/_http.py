@@ -30,8 +30,9 @@ from urllib.parse import urljoin, urlsplit
 
 from deepinfer._config import Settings
 from deepinfer._exceptions import CardError, FetchError, IntegrityError, Problem
-from deepinfer.card._model import ModelCard
-from deepinfer.registry._configured import RegistrySource, write_atomic
+from deepinfer._files import write_atomic
+from deepinfer.card import ModelCard
+from deepinfer.registry._configured import RegistrySource
 from deepinfer.registry._index import (
     INDEX_NAME,
     MAX_CARD_BYTES,
@@ -43,8 +44,7 @@ from deepinfer.registry._index import (
 )
 from deepinfer.registry._registry import LoadedCard, Registry, refuse_duplicates
 from deepinfer.registry._signing import MAX_SIGNATURE_BYTES, SIGNATURE_SUFFIX, verify_index
-from deepinfer.store import HttpTransport, UrlPolicy, check_url_path
-from deepinfer.store._urls import host_key, open_checked, read_limited
+from deepinfer.store import HttpTransport, UrlPolicy, check_url_path, host_key, open_checked, read_limited
 
 logger = logging.getLogger("deepinfer.registry")
 NOT_MODIFIED = 304

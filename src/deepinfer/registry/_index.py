@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import CardError, InputError, Problem
-from deepinfer.card._legacy import import_legacy, looks_like_legacy
-from deepinfer.card._model import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard
-from deepinfer.card._validate import parse_card
+from deepinfer.card import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard, import_legacy, looks_like_legacy, parse_card
 
 INDEX_NAME = "index.json"
 MAX_INDEX_BYTES = 16 << 20

@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from deepinfer._exceptions import CardError, InputError, IntegrityError, ModelNotFoundError, Problem
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.registry._index import (
     INDEX_NAME,
     MAX_CARD_BYTES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from deepinfer.card._model import LabelmapMember, ModelCard
+from deepinfer.card import LabelmapMember, ModelCard
 from deepinfer.imaging import Volume
 from deepinfer.report._overlay import render_overlay
 from deepinfer.report._scores import render_scores

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from deepinfer.runners._cache import (
         DEFAULT_TOLERANCE,
         LOADERS,
+        PRECISION_VARIABLE,
+        RUNTIME_VARIABLE,
         NetworkCache,
         NetworkLoader,
         card_network_cache,
@@ -27,10 +29,11 @@ if TYPE_CHECKING:
     )
     from deepinfer.runners._choice import SelectedNetwork
     from deepinfer.runners._derived import prune_derived
+    from deepinfer.runners._export import ExportedFile, export_card_networks
     from deepinfer.runners._external import check_external_data
     from deepinfer.runners._onnx import OnnxNetwork
     from deepinfer.runners._openvino import OpenVinoNetwork
-    from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, installed
+    from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, check_choice, installed
     from deepinfer.runners._torchscript import TorchScriptNetwork
     from deepinfer.runners._verdicts import ChoiceCache, describe_verdict
 
@@ -57,6 +60,11 @@ _WHERE = {
     "TorchScriptNetwork": "_torchscript",
     "ChoiceCache": "_verdicts",
     "describe_verdict": "_verdicts",
+    "RUNTIME_VARIABLE": "_cache",
+    "PRECISION_VARIABLE": "_cache",
+    "check_choice": "_runtimes",
+    "export_card_networks": "_export",
+    "ExportedFile": "_export",
 }
 
 
@@ -77,9 +85,12 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "LOADERS",
     "PRECISIONS",
+    "PRECISION_VARIABLE",
     "RUNTIMES",
     "RUNTIME_CHOICES",
+    "RUNTIME_VARIABLE",
     "ChoiceCache",
+    "ExportedFile",
     "NetworkCache",
     "NetworkLoader",
     "OnnxNetwork",
@@ -87,8 +98,10 @@ __all__ = [
     "SelectedNetwork",
     "TorchScriptNetwork",
     "card_network_cache",
+    "check_choice",
     "check_external_data",
     "describe_verdict",
+    "export_card_networks",
     "installed",
     "load_network",
     "prune_derived",

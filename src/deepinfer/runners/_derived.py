@@ -31,11 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from deepinfer._exceptions import DeepInferError, PipelineError, RuntimeUnavailableError
+from deepinfer._files import write_json_atomic
 from deepinfer._metrics import max_abs_diff
 from deepinfer.runners._runtimes import runtime_version
-from deepinfer.store import sha256_file
-from deepinfer.store._cache import remove_path
-from deepinfer.store._lock import exclusive_lock, lock_if_free
+from deepinfer.store import exclusive_lock, lock_if_free, remove_path, sha256_file
 
 FloatArray = npt.NDArray[np.float32]
 CONVERTER = "onnx17-v1"  # the export: torch.onnx (TorchScript exporter), opset 17, dynamic batch + spatial axes
@@ -181,7 +180,7 @@ def _convert(derived: Derived, source: Path, batch: FloatArray, tolerance: float
             "check": {"input_shape": list(batch.shape), "max_abs_diff": difference},
         }
         os.replace(staging, derived.onnx)
-        _write_json(derived.manifest, record)
+        write_json_atomic(derived.manifest, record)
     finally:
         staging.unlink(missing_ok=True)
     return derived.onnx
@@ -190,9 +189,3 @@ def _convert(derived: Derived, source: Path, batch: FloatArray, tolerance: float
 def output_difference(first: FloatArray, second: FloatArray) -> float:
     """The largest absolute difference of two network outputs (infinite when their shapes differ)."""
     return max_abs_diff(first, second) if first.shape == second.shape else float("inf")
-
-
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)

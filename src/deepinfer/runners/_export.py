@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepinfer.card import ModelCard
-from deepinfer.pipeline._base import FloatArray, Network
+from deepinfer.pipeline import FloatArray, Network
 from deepinfer.runners._torchscript import import_torch, load_module
 from deepinfer.store import sha256_file
 

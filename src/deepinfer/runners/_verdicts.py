@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deepinfer._files import write_json_atomic
 from deepinfer.runners._derived import CONVERTER
 from deepinfer.runners._runtimes import (
     RUNTIMES,
@@ -29,7 +28,7 @@ from deepinfer.runners._runtimes import (
     runtime_version,
 )
 from deepinfer.runners._spec import NetworkSpec, Shape
-from deepinfer.store._lock import exclusive_lock
+from deepinfer.store import exclusive_lock
 
 CACHE_VERSION = 2  # 2: timed over several rounds after a warm-up; verdicts can be flagged for a re-check
 MAX_ENTRIES = 256
@@ -134,12 +133,7 @@ class ChoiceCache:
             entries = self.entries()
             change(entries)
             kept = dict(list(entries.items())[-MAX_ENTRIES:])  # insertion order: the oldest go first
-            temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
-            try:
-                temporary.write_text(json.dumps({"version": CACHE_VERSION, "entries": kept}, indent=1), "utf-8")
-                os.replace(temporary, self.path)
-            finally:
-                temporary.unlink(missing_ok=True)
+            write_json_atomic(self.path, {"version": CACHE_VERSION, "entries": kept}, indent=1)
 
 
 def _positive_int(value: Any) -> bool:

@@ -23,7 +23,7 @@ from deepinfer.server._app import create_app
 from deepinfer.server._logging import RateLimitFilter, TokenScrubFilter
 from deepinfer.server._settings import ServerSettings, bind_address, check_settings
 from deepinfer.server._state import ServerState
-from deepinfer.store._lock import lock_if_free
+from deepinfer.store import lock_if_free
 
 STREAMS_GRACE_S = 5
 MAX_HEADER_BYTES = 64 * 1024

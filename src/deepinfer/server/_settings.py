@@ -9,8 +9,7 @@ from pathlib import Path
 
 from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import UsageError
-from deepinfer.runners._cache import PRECISION_VARIABLE, RUNTIME_VARIABLE
-from deepinfer.runners._runtimes import check_choice
+from deepinfer.runners import PRECISION_VARIABLE, RUNTIME_VARIABLE, check_choice
 
 TOKEN_VARIABLE = "DEEPINFER_TOKEN"
 MiB = 1024 * 1024

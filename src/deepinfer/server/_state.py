@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import Request
 
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard
 from deepinfer.jobs import CardLookup, JobFolders, JobManager
 from deepinfer.registry import Registry
 from deepinfer.server._settings import ServerSettings

@@ -8,11 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deepinfer._exceptions import UsageError
-from deepinfer._run import provenance_path, volume_outputs
-from deepinfer.card._model import ModelCard
-from deepinfer.card._params import resolve_parameters
-from deepinfer.cli._render import card_summary
+from deepinfer.card import ModelCard, card_summary, resolve_parameters
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
+from deepinfer.run import provenance_path, volume_outputs
 from deepinfer.server._errors import ApiError
 from deepinfer.server._uploads import Upload
 

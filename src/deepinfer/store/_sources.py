@@ -21,7 +21,7 @@ from typing import IO, Any, ClassVar, Protocol
 
 from deepinfer._config import Settings
 from deepinfer._exceptions import FetchError
-from deepinfer.card._model import DebianMemberSource, FileSource, UrlSource, WheelMemberSource
+from deepinfer.card import DebianMemberSource, FileSource, UrlSource, WheelMemberSource
 from deepinfer.store._paths import check_relative, resolve_inside
 from deepinfer.store._pip import WheelCache
 from deepinfer.store._transport import HttpTransport, read_chunks

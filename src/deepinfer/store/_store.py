@@ -23,7 +23,7 @@ from typing import IO
 
 from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import FetchError, IntegrityError
-from deepinfer.card._model import Artifact
+from deepinfer.card import Artifact
 from deepinfer.store._cache import CacheEntry, prune_cache, scan_cache
 from deepinfer.store._extract import ExtractLimits, extract_archive
 from deepinfer.store._lock import exclusive_lock

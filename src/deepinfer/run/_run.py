@@ -1,7 +1,7 @@
-"""Running a card on files: fetch verified artifacts, read inputs, run the pipeline, write outputs + provenance.
-
-This is the one place the front ends (CLI, server, Slicer) call to run a model locally.
-"""
+"""Running a card on files: fetch verified artifacts, read inputs, run the pipeline (or the card's container),
+write the outputs, their provenance and a picture, all or nothing. :func:`run_model` is the one place the front
+ends (CLI, server workers, Slicer, batch, card test) call to run a model locally; each of its steps is a small
+named function of this package."""
 
 from __future__ import annotations
 
@@ -12,21 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepinfer._exceptions import InputError, PipelineError, UsageError
-from deepinfer._memory import check_working_memory
-from deepinfer._outputs import StagedOutputs, storage_error
-from deepinfer.card._model import ClassScoresMember, ContainerRuntime, ModelCard, PointListMember, ScalarMember
-from deepinfer.card._params import resolve_parameters
-from deepinfer.imaging import SUPPORTED_SUFFIXES, Volume, image_files, read_volume
+from deepinfer._exceptions import InputError, PipelineError
+from deepinfer.card import ModelCard, resolve_parameters
+from deepinfer.imaging import Volume, read_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
+from deepinfer.run._memory import check_working_memory
+from deepinfer.run._outputs import StagedOutputs, storage_error
+from deepinfer.run._plan import check_inputs, provenance_path
+from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
 from deepinfer.runners import NetworkCache, card_network_cache
-from deepinfer.store import ArtifactStore, sha256_file
+from deepinfer.store import ArtifactStore
 
 if TYPE_CHECKING:
     from deepinfer.container import ContainerOptions
-
-_NON_VOLUME_OUTPUTS = (ClassScoresMember, ScalarMember, PointListMember)
-
 
 @dataclass
 class RunResult:
@@ -45,91 +43,6 @@ class RunResult:
     """What the user should know about the run (an input that looks empty); also in the provenance."""
     networks_opened: int = 0
     """How many networks this run had to open (0 when the caller kept them all warm)."""
-
-
-def image_suffix(path: Path) -> str:
-    """The image suffix of a file name, counting .nii.gz as one suffix ('' if none is supported)."""
-    name = path.name.lower()
-    return next((s for s in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True) if name.endswith(s)), "")
-
-
-def _stem(path: Path) -> str:
-    suffix = image_suffix(path)
-    return path.name[: len(path.name) - len(suffix)] if suffix else path.stem
-
-
-def volume_outputs(card: ModelCard) -> list[str]:
-    """Names of the card's outputs that are written as image files, primary (first labelmap) first."""
-    names = [o.name for o in card.outputs if not isinstance(o, _NON_VOLUME_OUTPUTS)]
-    labelmaps = [o.name for o in card.outputs if o.type == "labelmap"]
-    return labelmaps[:1] + [n for n in names if n not in labelmaps[:1]]
-
-
-def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``."""
-    suffix = image_suffix(primary)
-    if not suffix:
-        raise UsageError(f"{primary}: unsupported output format; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-    names = volume_outputs(card)
-    explicit = dict(explicit or {})
-    unknown = sorted(set(explicit) - set(names))
-    if unknown:
-        raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
-    plan = {names[0]: primary}
-    for name in names[1:]:
-        plan[name] = primary.with_name(f"{_stem(primary)}.{name}{suffix}")
-    plan.update(explicit)
-    return plan
-
-
-def provenance_path(output: Path) -> Path:
-    return output.with_name(f"{_stem(output)}.provenance.json")
-
-
-def _check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
-    names = {m.name for m in card.inputs}
-    unknown = sorted(set(inputs) - names)
-    if unknown:
-        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
-    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in inputs]
-    if missing:
-        raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
-    for name, path in inputs.items():
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder (input {name})")
-    sources = {p.resolve() for p in inputs.values()}
-    for path in outputs.values():
-        if path.resolve() in sources:
-            raise UsageError(f"{path}: an output would overwrite an input")
-        if not path.parent.is_dir():
-            raise UsageError(f"{path}: the output folder {path.parent} does not exist")
-
-
-def _input_record(path: Path) -> dict[str, Any]:
-    """The input's file name and sha256; a header with detached voxel data also lists each data file's sha256,
-    a DICOM folder gives one digest over its files."""
-    if path.is_dir():
-        files = image_files(path)
-        return {"file": path.name, "sha256": "sha256-of-files:" + ",".join(sha256_file(p)[:16] for p in files)}
-    header, *detached = image_files(path)
-    record: dict[str, Any] = {"file": path.name, "sha256": sha256_file(header)}
-    if detached:
-        record["data_files"] = [{"file": p.name, "sha256": sha256_file(p)} for p in detached]
-    return record
-
-
-def input_warnings(volumes: Mapping[str, Volume], inputs: Mapping[str, Path]) -> list[str]:
-    """A warning for each input whose voxels all hold one value (all zero, say): it looks empty."""
-    warnings = []
-    for name, volume in volumes.items():
-        array = volume.array
-        if array.size and array.min() == array.max():
-            value = array.flat[0].item()
-            warnings.append(
-                f"{inputs[name]}: the input looks empty (every voxel of input {name} is {value}); "
-                "the result is unlikely to mean anything"
-            )
-    return warnings
 
 
 def fetch_artifact(
@@ -174,13 +87,13 @@ def run_model(
 
     A ``runtime: container`` card runs in its container (``container``: engine, timeout, GPU, log; default
     from the environment); every other card runs its pipeline in this process, after checking that its
-    estimated working memory fits (:mod:`deepinfer._memory`). ``self_contained``: refuse inputs whose voxels
+    estimated working memory fits (:mod:`deepinfer.run._memory`). ``self_contained``: refuse inputs whose voxels
     lie in detached data files (what the server asks of uploads).
 
     The outputs, their provenance and the picture are written all or nothing: a failure leaves the files of an
     earlier run in place and nothing half-written."""
     values = resolve_parameters(card, params)
-    _check_inputs(card, inputs, outputs)
+    check_inputs(card, inputs, outputs)
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = {name: read_volume(path, self_contained=self_contained) for name, path in inputs.items()}
@@ -215,17 +128,17 @@ def run_model(
         results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
     seconds = clock() - start
     timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
-    record = _provenance(card, values, inputs, started_at, seconds)
+    record = provenance_record(card, values, inputs, started_at, seconds)
     record["timings"] = {name: round(value, 3) for name, value in timings.items()}
     if warnings:
         record["warnings"] = warnings
     if networks is not None:
-        record["runtime"].update(_runtime_record(networks))
+        record["runtime"].update(runtime_record(networks))
     with StagedOutputs() as staged:
         for name, path in outputs.items():
             staged.volume(results[name], path)
             staged.json({**record, "output": {"name": name, "file": path.name}}, provenance_path(path))
-        picture = _write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
+        picture = write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
         staged.commit()
     return RunResult(
         card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings, networks_opened
@@ -258,7 +171,7 @@ def labelled_volume_ml(volume: Volume) -> float:
     return float(np.count_nonzero(volume.array)) * volume.geometry.voxel_volume_mm3 / 1000.0
 
 
-def _write_report(
+def write_report(
     card: ModelCard,
     volumes_in: Mapping[str, Volume],
     results: Mapping[str, Volume],
@@ -283,32 +196,3 @@ def _write_report(
     return target if written is not None else None
 
 
-def _provenance(
-    card: ModelCard,
-    values: Mapping[str, Any],
-    inputs: Mapping[str, Path],
-    started_at: datetime,
-    seconds: float,
-) -> dict[str, Any]:
-    from deepinfer import __version__
-
-    runtime = {"image": card.runtime.image} if isinstance(card.runtime, ContainerRuntime) else {}
-    return {
-        "model": {"id": card.id, "version": card.version, "name": card.name},
-        "runtime": {"type": card.runtime.type, **runtime},
-        "artifacts": {a.name: a.sha256 for a in card.artifacts},
-        "parameters": dict(values),
-        "inputs": {name: _input_record(path) for name, path in inputs.items()},
-        "deepinfer_version": __version__,
-        "started": started_at.isoformat(timespec="seconds"),
-        "seconds": round(seconds, 3),
-        "intended_use": card.intended_use,
-    }
-
-
-def _runtime_record(networks: NetworkCache) -> dict[str, Any]:
-    """Which runtime and compute precision each network ran on, and the precision mode asked for and used."""
-    return {
-        "precision": {"requested": networks.requested_precision, "used": networks.precision},
-        "networks": networks.describe(),
-    }

@@ -19,13 +19,11 @@ from typing import Any
 
 from deepinfer._exceptions import FetchError, PipelineError, UsageError
 from deepinfer._metrics import dice
-from deepinfer._run import fetch_artifact, image_suffix
 from deepinfer.card import ModelCard, dump_card, parse_card
-from deepinfer.imaging import Volume, read_volume
-from deepinfer.pipeline import Network, NetworkProvider, Pipeline, ProgressCallback, no_progress
-from deepinfer.pipeline._base import FloatArray
-from deepinfer.runners import NetworkCache
-from deepinfer.runners._export import ExportedFile, export_card_networks
+from deepinfer.imaging import Volume, image_suffix, read_volume
+from deepinfer.pipeline import FloatArray, Network, NetworkProvider, Pipeline, ProgressCallback, no_progress
+from deepinfer.run import fetch_artifact
+from deepinfer.runners import ExportedFile, NetworkCache, export_card_networks
 from deepinfer.store import ArtifactStore
 
 MIN_DICE = 0.999  # every label of every labelmap output, converted card vs TorchScript card

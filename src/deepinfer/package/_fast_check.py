@@ -1,6 +1,6 @@
 """``deepinfer card test --precision fast``: fast mode against exact mode on every example of a card.
 
-Each example's inputs run twice through :func:`deepinfer._run.run_model`, with ``precision="exact"`` and
+Each example's inputs run twice through :func:`deepinfer.run.run_model`, with ``precision="exact"`` and
 ``precision="fast"`` (same runtime choice), and every volume output is compared with the bounds the card
 declares in ``precision.fast``: labelmaps by mean Dice over their labels (``min_dice``), other volumes by the
 largest absolute difference (``max_abs_diff``, when declared). Expected outputs are not needed: the reference
@@ -16,8 +16,7 @@ import numpy as np
 
 from deepinfer._exceptions import DeepInferError, UsageError
 from deepinfer._metrics import label_dice, max_abs_diff
-from deepinfer.card import FastBounds, LabelmapMember, ModelCard
-from deepinfer.card._model import Example
+from deepinfer.card import Example, FastBounds, LabelmapMember, ModelCard
 from deepinfer.imaging import Volume
 from deepinfer.package._card_test import ExampleCheck, _image_file
 from deepinfer.pipeline import ProgressCallback, no_progress
@@ -44,7 +43,7 @@ def compare_modes(card: ModelCard, example: str, name: str, exact: Volume, fast:
 def _run_modes(
     card: ModelCard, example: Example, card_dir: Path | None, store: ArtifactStore, progress: ProgressCallback
 ) -> list[ExampleCheck]:
-    from deepinfer._run import run_model, volume_outputs
+    from deepinfer.run import run_model, volume_outputs
 
     with tempfile.TemporaryDirectory(prefix="deepinfer-fast-check-") as work:
         folder = Path(work)

@@ -1,0 +1,34 @@
+"""Run one card on input files: the hub of deepinfer, called by every front end (CLI, server workers, Slicer,
+batch, ``card test``, the container entrypoint).
+
+:func:`run_model` resolves the card's parameters, checks the inputs and output paths (:func:`check_inputs`),
+reads the inputs, estimates the working memory (:func:`check_working_memory`), runs the pipeline on the chosen
+runtime (or the card's container), and writes every output with its provenance sidecar
+(:func:`provenance_record`) and a picture through :class:`StagedOutputs`: all or nothing.
+:func:`plan_outputs` says where a card's outputs go for a primary output path.
+"""
+
+from deepinfer.run._memory import check_working_memory
+from deepinfer.run._outputs import StagedOutputs, storage_error
+from deepinfer.run._plan import check_inputs, output_stem, plan_outputs, provenance_path, volume_outputs
+from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
+from deepinfer.run._run import RunResult, fetch_artifact, labelled_volume_ml, run_model, write_report
+
+__all__ = [
+    "RunResult",
+    "StagedOutputs",
+    "check_inputs",
+    "check_working_memory",
+    "fetch_artifact",
+    "input_warnings",
+    "labelled_volume_ml",
+    "output_stem",
+    "plan_outputs",
+    "provenance_path",
+    "provenance_record",
+    "run_model",
+    "runtime_record",
+    "storage_error",
+    "volume_outputs",
+    "write_report",
+]

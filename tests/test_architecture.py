@@ -1,0 +1,167 @@
+"""The architecture, read from the source: every package's public names (pinned here, in one place, as httpx's
+``test_exported_members.py`` does), imports that only go down the layers, and no import of another package's
+private module. (The README's Architecture section draws the same layers.)"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "deepinfer"
+
+# Lowest first. A module may import from its own layer or a lower one. The foundation is the root package's own
+# private modules (exceptions, configuration, metrics, atomic files), which every package may use.
+LAYERS: list[set[str]] = [
+    {"", "_exceptions", "_config", "_metrics", "_files"},
+    {"card"},
+    {"store"},
+    {"registry"},
+    {"imaging"},
+    {"pipeline", "report"},
+    {"runners"},
+    # run runs a container card through container; the container's in-image entrypoint calls run back.
+    {"run", "container"},
+    {"jobs", "package", "client"},
+    {"server"},
+    {"cli"},
+    {"__main__"},
+]
+LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
+
+PUBLIC_NAMES: dict[str, list[str]] = {
+    "deepinfer": [
+        "CardError", "ContainerError", "DeepInferError", "FetchError", "InputError", "IntegrityError",
+        "ModelNotFoundError", "PipelineError", "Problem", "RuntimeUnavailableError", "UsageError", "__version__"
+    ],
+    "deepinfer.card": [
+        "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "ClassScoresMember", "ContainerRuntime",
+        "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter",
+        "IMAGE_NAME", "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER",
+        "PointListMember", "Precision", "ProbabilityMapMember", "SEMVER", "SHA256", "ScalarMember", "Step",
+        "StringParameter", "UrlSource", "VolumeMember", "WheelMemberSource", "card_json_schema", "card_summary",
+        "dump_card", "import_legacy", "json_path", "load_card", "load_legacy", "looks_like_legacy", "parse_card",
+        "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
+    ],
+    "deepinfer.registry": [
+        "CombinedRegistry", "DirectoryRegistry", "EMBEDDED_NAME", "EmbeddedRegistry", "HttpRegistry", "INDEX_NAME",
+        "IndexEntry", "LoadedCard", "Registry", "RegistrySource", "SIGNATURE_SUFFIX", "add_source", "build_index",
+        "default_registry", "describe_age", "embedded_registry_path", "key_id", "load_private_key", "load_sources",
+        "open_registry", "parse_public_key", "public_key_text", "read_index", "read_snapshot", "remove_source",
+        "sign_index", "verify_index", "version_key", "write_index", "write_private_key"
+    ],
+    "deepinfer.store": [
+        "ArtifactStore", "ByteStream", "CacheEntry", "ExtractLimits", "HttpResponse", "HttpTransport",
+        "PipDownloader", "ProgressCallback", "Source", "SubprocessPipDownloader", "UrlPolicy", "UrllibTransport",
+        "check_relative", "check_url_path", "exclusive_lock", "extract_archive", "host_key", "lock_if_free",
+        "open_checked", "read_limited", "remove_path", "resolve_inside", "sha256_file"
+    ],
+    "deepinfer.imaging": [
+        "Geometry", "SUPPORTED_SUFFIXES", "Volume", "image_files", "image_suffix", "read_volume",
+        "volume_from_sitk", "volume_to_sitk", "write_volume"
+    ],
+    "deepinfer.pipeline": [
+        "FloatArray", "Network", "NetworkProvider", "ParamError", "Pipeline", "PipelineState", "PipelineStep",
+        "ProgressCallback", "Tensor", "build_steps", "no_progress", "run_steps", "step_names"
+    ],
+    "deepinfer.runners": [
+        "AUTO", "ChoiceCache", "DEFAULT_TOLERANCE", "ExportedFile", "LOADERS", "NetworkCache", "NetworkLoader",
+        "OnnxNetwork", "OpenVinoNetwork", "PRECISIONS", "PRECISION_VARIABLE", "RUNTIMES", "RUNTIME_CHOICES",
+        "RUNTIME_VARIABLE", "SelectedNetwork", "TorchScriptNetwork", "card_network_cache", "check_choice",
+        "check_external_data", "describe_verdict", "export_card_networks", "installed", "load_network",
+        "prune_derived"
+    ],
+    "deepinfer.report": [
+        "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"
+    ],
+    "deepinfer.run": [
+        "RunResult", "StagedOutputs", "check_inputs", "check_working_memory", "fetch_artifact", "input_warnings",
+        "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model",
+        "runtime_record", "storage_error", "volume_outputs", "write_report"
+    ],
+    "deepinfer.container": [
+        "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",
+        "GPU_VARIABLE", "JOB_LABEL", "JobFolder", "LineSplitter", "PodmanEngine", "ProgressLine",
+        "TIMEOUT_VARIABLE", "argv_value", "clean_line", "command_argv", "container_paths", "detect_engine",
+        "gpu_device", "mount_options", "nvidia_gpu_count", "parse_progress", "progress_json", "run_container"
+    ],
+    "deepinfer.jobs": [
+        "CardLookup", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState", "JobStore",
+        "ManagerSettings", "RetentionPolicy", "UPLOAD_SUFFIXES", "display_name", "scrub_paths", "upload_suffix"
+    ],
+    "deepinfer.package": [
+        "BuildResult", "EXPORT_ID_SUFFIX", "EXPORT_MIN_DICE", "ExampleCheck", "build_image", "check_examples",
+        "check_exportable", "check_fast_mode", "compare", "compare_modes", "container_card", "convert_card_to_onnx",
+        "draft_card", "example_volume", "image_card", "member_name", "pinned_requirements", "protocol_args",
+        "run_example", "site_packages"
+    ],
+    "deepinfer.client": [
+        "ServerClient", "ServerRegistry", "job_error", "sse_events"
+    ],
+    "deepinfer.server": [
+        "ServerSettings", "TOKEN_VARIABLE", "check_settings", "create_app", "default_data_dir", "is_loopback",
+        "serve"
+    ],
+    "deepinfer.cli": [
+        "main", "option_name", "run_cli"
+    ],
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def unit_of(module: str) -> str:
+    """``deepinfer.card._model`` → ``card``; ``deepinfer._files`` → ``_files``; ``deepinfer`` → ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def imports() -> list[tuple[str, str, int]]:
+    """(importing module, imported module, line) for every deepinfer import in the package, lazy ones too."""
+    found = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        module = module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "deepinfer":
+                found += [(module, node.module, node.lineno)]
+                found += [(module, f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                found += [(module, a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "deepinfer"]
+    return found
+
+
+def test_every_package_is_in_a_layer() -> None:
+    units = {unit_of(module_name(path)) for path in SOURCE.rglob("*.py")}
+    assert units - set(LAYER) == set(), "put the new package in LAYERS (and in the README's Architecture section)"
+
+
+def test_imports_only_go_down() -> None:
+    upward = [
+        f"{module}:{line} imports {target}"
+        for module, target, line in imports()
+        if unit_of(target) in LAYER and LAYER[unit_of(target)] > LAYER[unit_of(module)]
+    ]
+    assert upward == []
+
+
+def test_no_module_imports_another_packages_private_module() -> None:
+    private = []
+    for module, target, line in imports():
+        parts = target.split(".")
+        crosses = unit_of(target) != unit_of(module) and not unit_of(target).startswith("_")
+        if len(parts) > 2 and parts[2].startswith("_") and crosses:
+            private.append(f"{module}:{line} imports {target}")
+    assert private == []
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC_NAMES))
+def test_public_names_are_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == PUBLIC_NAMES[package]
+    for name in module.__all__:
+        assert getattr(module, name) is not None
