@@ -44,8 +44,8 @@ if card_file.endswith(".json"):
     card, card_dir = load_card(Path(card_file)), Path(card_file).parent
 else:
     registry = default_registry()
-    card = registry.get(card_file)
-    card_dir = registry.card_dir(card)
+    loaded = registry.find(card_file)
+    card, card_dir = loaded.card, loaded.folder
 plan = plan_outputs(card, Path({target!r}))
 run_model(card, {{card.inputs[0].name: Path({source!r})}}, plan, card_dir=card_dir)
 print(json.dumps({{"inner_s": time.perf_counter() - start}}))

@@ -83,8 +83,8 @@ if {card_file!r}:
     card, card_dir = load_card(Path({card_file!r})), Path({card_file!r}).parent
 else:
     registry = default_registry()
-    card = registry.get({card!r})
-    card_dir = registry.card_dir(card)
+    loaded = registry.find({card!r})
+    card, card_dir = loaded.card, loaded.folder
 run_model(card, {{"T1": Path({source!r})}}, {{"BrainMask": Path({target!r})}}, card_dir=card_dir)
 end = time.perf_counter()
 parts = {{"import torch": imported - start, **steps}}

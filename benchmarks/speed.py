@@ -51,9 +51,10 @@ def progress(task, done, total):
         calls["sliding window"] = total
 registry = default_registry()
 card = registry.get({card!r})
+card_dir = registry.find({card!r}).folder
 mask = next(iter(plan_outputs(card, Path({target!r}))))  # the main output only: the references write their mask
 plan = {{mask: Path({target!r})}}
-result = run_model(card, {{{input!r}: Path({source!r})}}, plan, card_dir=registry.card_dir(card),
+result = run_model(card, {{{input!r}: Path({source!r})}}, plan, card_dir=card_dir,
                    precision={precision!r}, progress=progress)
 print(json.dumps({{"inner_s": time.perf_counter() - start, "calls": calls,
                   "networks": result.provenance["runtime"].get("networks", {{}})}}))

@@ -37,9 +37,10 @@ from pathlib import Path
 from deepinfer.run import plan_outputs, run_model
 from deepinfer.registry import default_registry
 registry = default_registry()
-card = registry.get("prostate-taps")
+loaded = registry.find("prostate-taps")
+card = loaded.card
 plan = plan_outputs(card, Path({target!r}))
-run_model(card, {{"T2": Path({source!r})}}, plan, card_dir=registry.card_dir(card))
+run_model(card, {{"T2": Path({source!r})}}, plan, card_dir=loaded.folder)
 print(json.dumps({{"inner_s": time.perf_counter() - start}}))
 """
 

@@ -141,7 +141,7 @@ def _embedded(model: str) -> str:
     from deepinfer.registry import default_registry
 
     registry = default_registry()
-    folder = registry.card_dir(registry.get(model))
+    folder = registry.find(model).folder
     assert folder is not None
     matches = [p for p in folder.glob("*.json") if json.loads(p.read_text()).get("id") == model]
     assert matches, f"no card file for {model}"

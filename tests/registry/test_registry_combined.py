@@ -72,7 +72,7 @@ def test_the_embedded_registry_comes_first_and_owns_its_ids(tmp_path: Path) -> N
     assert registry.get("prostate-taps").version != "9.0.0", "a later registry cannot replace an earlier model"
     assert registry.shadowed == ["prostate-taps@9.0.0 from mine (the id belongs to embedded)"]
     assert registry.get("own-model").id == "own-model"
-    assert registry.card_dir(registry.get("own-model")) == (folder / "cards").resolve()
+    assert registry.find("own-model").folder == (folder / "cards").resolve()
 
 
 def test_a_qualified_id_picks_one_registry(tmp_path: Path) -> None:
@@ -80,10 +80,10 @@ def test_a_qualified_id_picks_one_registry(tmp_path: Path) -> None:
     write_card(folder, "taps.json", card("prostate-taps", "9.0.0"))
     _configure(tmp_path / "home", "mine", folder)
     registry = default_registry(tmp_path / "home")
-    chosen = registry.get("mine:prostate-taps@9.0.0")
-    assert chosen.version == "9.0.0"
-    assert registry.card_dir(chosen) == folder.resolve()
-    assert registry.card_dir(registry.get("prostate-taps")) != folder.resolve()
+    chosen = registry.find("mine:prostate-taps@9.0.0")
+    assert chosen.card.version == "9.0.0" and registry.get("mine:prostate-taps@9.0.0") == chosen.card
+    assert chosen.folder == folder.resolve()
+    assert registry.find("prostate-taps").folder != folder.resolve()
     with pytest.raises(ModelNotFoundError, match="no registry named 'nope'"):
         registry.get("nope:prostate-taps")
 

@@ -37,7 +37,7 @@ def server(www: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StaticServer]
 def test_cards_load_from_the_index_and_have_no_folder(tmp_path: Path, server: StaticServer) -> None:
     registry = http_registry(tmp_path / "home", server)
     assert [c.ref for c in registry.list()] == ["a-model@1.0.0", "b-model@1.0.0"]
-    assert registry.card_dir(registry.get("a-model")) is None  # no file sources from a remote index
+    assert registry.find("a-model").folder is None  # no file sources from a remote index
     assert registry.status == "updated"
     cached = sorted(p.name for p in (tmp_path / "home" / "registries" / "lab" / "cards").iterdir())
     assert len(cached) == 2

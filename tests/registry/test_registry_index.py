@@ -59,7 +59,7 @@ def test_an_indexed_folder_loads_only_what_the_index_lists(folder: Path) -> None
     write_card(folder, "cards/unlisted.json", card("unlisted"))
     registry = DirectoryRegistry(folder)
     assert [c.ref for c in registry.list()] == ["a-model@1.2.0", "b-model@0.2.0"]
-    assert registry.card_dir(registry.get("a-model")) == (folder / "cards").resolve()
+    assert registry.find("a-model").folder == (folder / "cards").resolve()
 
 
 def test_a_card_changed_after_indexing_is_refused(folder: Path) -> None:
@@ -125,4 +125,4 @@ def test_the_embedded_registry_loads(tmp_path: Path) -> None:
     assert isinstance(registry.member("embedded"), EmbeddedRegistry)
     for model in registry.list():
         assert registry.get(model.ref) == model
-        assert registry.card_dir(model) is not None
+        assert registry.find(model.ref).folder is not None

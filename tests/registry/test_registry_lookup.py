@@ -71,11 +71,11 @@ def test_search_needs_every_word(folder: Path, query: str, ids: list[str]) -> No
     assert [c.id for c in DirectoryRegistry(folder).search(query)] == ids
 
 
-def test_card_dir_is_the_folder_of_the_card_file(folder: Path) -> None:
+def test_find_gives_the_card_with_the_folder_of_its_file(folder: Path) -> None:
     registry = DirectoryRegistry(folder)
-    assert registry.card_dir(registry.get("brain-extractor")) == (folder / "nested").resolve()
-    assert registry.card_dir(registry.get("liver-ct")) == folder.resolve()
-    assert registry.card_dir(registry.get("liver-ct").model_copy(update={"version": "9.9.9"})) is None
+    assert registry.find("brain-extractor").folder == (folder / "nested").resolve()
+    found = registry.find("liver-ct")
+    assert found.folder == folder.resolve() and found.card == registry.get("liver-ct")
 
 
 def test_cards_are_loaded_once_per_instance(folder: Path) -> None:

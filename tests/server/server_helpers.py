@@ -170,7 +170,8 @@ def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[
     from deepinfer.store import ArtifactStore
 
     registry = default_registry()
-    card = registry.get("prostate-taps")
+    loaded = registry.find("prostate-taps")
+    card = loaded.card
     plan = plan_outputs(card, folder / f"reference-{volume.name}")
     run_model(
         card,
@@ -178,7 +179,7 @@ def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[
         plan,
         {"threshold": threshold},
         store=ArtifactStore(home),
-        card_dir=registry.card_dir(card),
+        card_dir=loaded.folder,
         threads=1,
     )
     return {name: sitk.GetArrayFromImage(sitk.ReadImage(str(path))) for name, path in plan.items()}

@@ -73,8 +73,8 @@ def demo(
 
     err = Console(stderr=True)
     registry = default_registry()
-    card = registry.get(model)
-    card_dir = registry.card_dir(card)
+    loaded = registry.find(model)
+    card, card_dir = loaded.card, loaded.folder
     output_dir.mkdir(parents=True, exist_ok=True)
     store = ArtifactStore()
     with RichProgress(err) as progress:

@@ -223,8 +223,8 @@ def resolve_model(reference: str) -> tuple[ModelCard, Path | None]:
     if reference.endswith(".json") and path.is_file():
         return load_card(path), path.resolve().parent
     registry = default_registry()
-    card = registry.get(reference)
-    return card, registry.card_dir(card)
+    loaded = registry.find(reference)
+    return loaded.card, loaded.folder
 
 
 def dispatch_run(model: str | None, args: Sequence[str], prog_name: str, usage: Callable[[], str]) -> None:

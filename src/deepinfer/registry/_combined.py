@@ -20,7 +20,6 @@ from pathlib import Path
 
 from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import CardError, FetchError, InputError, IntegrityError, ModelNotFoundError
-from deepinfer.card import ModelCard
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
 from deepinfer.registry._http import HttpRegistry
 from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, LoadedCard, Registry
@@ -75,22 +74,13 @@ class CombinedRegistry(Registry):
         names = ", ".join(known for known, _ in self.members)
         raise ModelNotFoundError(f"no registry named {name!r} (registries: {names})")
 
-    def get(self, ref: str) -> ModelCard:
+    def find(self, ref: str) -> LoadedCard:
         """``id``, ``id@version``, or ``NAME:id[@version]`` for a card of the registry ``NAME``."""
         registry_name, qualified, rest = ref.partition(":")
         if qualified:
-            self.entries()  # load every member, so card_dir knows the card
-            return self.member(registry_name).get(rest)
-        return super().get(ref)
-
-    def card_dir(self, card: ModelCard) -> Path | None:
-        """The folder of this very card object (compared by identity: equal cards of two registries differ)."""
-        self.entries()
-        for member in self._available:
-            for loaded in member.entries():
-                if loaded.card is card:
-                    return loaded.folder
-        return None
+            self.entries()  # load every member (and so report any that cannot be read)
+            return self.member(registry_name).find(rest)
+        return super().find(ref)
 
 
 def open_registry(

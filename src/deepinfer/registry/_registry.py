@@ -78,15 +78,20 @@ class Registry(ABC):
 
     def get(self, ref: str) -> ModelCard:
         """The card ``id`` (its latest version) or ``id@version``."""
+        return self.find(ref).card
+
+    def find(self, ref: str) -> LoadedCard:
+        """The card ``id`` (its latest version) or ``id@version`` with where it came from and the folder its file
+        sources resolve against (what running it needs)."""
         card_id, _, version = ref.partition("@")
         versions = self._versions.get(card_id)
         if not versions:
             raise ModelNotFoundError(f"no model {card_id!r} in the {self.name}{self._suggest(card_id)}")
         if not version:
-            return versions[-1].card
+            return versions[-1]
         for loaded in versions:
             if loaded.card.version == version:
-                return loaded.card
+                return loaded
         available = ", ".join(loaded.card.version for loaded in versions)
         raise ModelNotFoundError(f"model {card_id!r} has no version {version!r} (available: {available})")
 
@@ -94,13 +99,6 @@ class Registry(ABC):
         """Latest cards whose id, name, anatomy, modality, task or tags contain every word of ``query``."""
         words = query.lower().split()
         return [card for card in self.list() if all(word in _haystack(card) for word in words)]
-
-    def card_dir(self, card: ModelCard) -> Path | None:
-        """The folder the card's file sources resolve against (None when unknown here or remote)."""
-        for loaded in self._versions.get(card.id, []):
-            if loaded.card.version == card.version:
-                return loaded.folder
-        return None
 
     def _suggest(self, card_id: str) -> str:
         close = difflib.get_close_matches(card_id, list(self._versions), n=3, cutoff=0.5)

@@ -53,8 +53,8 @@ def card_lookup(registry: Registry) -> CardLookup:
     """``id`` or ``id@version`` → (card, the folder its file artifacts resolve against)."""
 
     def lookup(reference: str) -> tuple[ModelCard, Path | None]:
-        card = registry.get(reference)
-        return card, registry.card_dir(card)
+        loaded = registry.find(reference)
+        return loaded.card, loaded.folder
 
     return lookup
 
