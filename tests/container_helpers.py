@@ -61,6 +61,7 @@ class FakeEngine(ContainerEngine):
     images: set[str] = field(default_factory=lambda: {LOCAL_ID})
     jobs: list[ContainerJob] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    existing: dict[str, dict[str, str]] = field(default_factory=dict)  # containers already there: name → labels
     name: str = "fake"
 
     def check(self) -> None:
@@ -78,9 +79,13 @@ class FakeEngine(ContainerEngine):
 
     def remove(self, name: str) -> None:
         self.removed.append(name)
+        self.existing.pop(name, None)
 
     def containers(self, label: str = "") -> list[str]:
-        return []
+        return list(self.labelled(label))
+
+    def labelled(self, label: str = "") -> dict[str, dict[str, str]]:
+        return {name: labels for name, labels in self.existing.items() if label in labels}
 
     def build(self, context: Path, tag: str | None, labels: Any) -> str:
         raise AssertionError("not used")

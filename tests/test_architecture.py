@@ -83,9 +83,10 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",
-        "GPU_VARIABLE", "JOB_LABEL", "JobFolder", "LineSplitter", "PodmanEngine", "ProgressLine",
-        "TIMEOUT_VARIABLE", "argv_value", "clean_line", "command_argv", "container_paths", "detect_engine",
-        "gpu_device", "mount_options", "nvidia_gpu_count", "parse_progress", "progress_json", "run_container"
+        "GPU_VARIABLE", "JOB_LABEL", "JobFolder", "Leftover", "LineSplitter", "Owner", "PodmanEngine",
+        "ProgressLine", "SignalExit", "TIMEOUT_VARIABLE", "argv_value", "clean_line", "command_argv",
+        "container_paths", "detect_engine", "exit_on_signals", "gpu_device", "mount_options", "nvidia_gpu_count",
+        "parse_progress", "progress_json", "prune_orphans", "run_container", "work_roots"
     ],
     "deepinfer.jobs": [
         "CardLookup", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState", "JobStore",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from deepinfer._exceptions import UsageError
+from deepinfer._exceptions import DeepInferError, UsageError
 from deepinfer.cli._render import human_size, print_json
 from deepinfer.registry import CombinedRegistry, default_registry
 from deepinfer.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from deepinfer.container import ContainerEngine
 
 cache_app = typer.Typer(help="The artifact cache: list, verify, prune.", no_args_is_help=True)
 out = Console()
@@ -88,7 +92,8 @@ def cache_prune(
 ) -> None:
     """Remove leftovers of interrupted downloads and anything in the cache that is not a verified-by-name
     artifact file (symlinks included), and ONNX conversions of TorchScript networks made by an older converter;
-    with --unused also the artifacts no card refers to, and their conversions."""
+    with --unused also the artifacts no card refers to, and their conversions. Also removes the containers and
+    deepinfer-job-* work folders of deepinfer processes on this host that were killed (SIGKILL) mid-run."""
     keep = None
     if unused:
         registry = default_registry()
@@ -101,7 +106,33 @@ def cache_prune(
     from deepinfer.runners import prune_derived
 
     removed = store.prune(keep, dry_run=dry_run) + prune_derived(store.home, keep, dry_run=dry_run)
+    from deepinfer.container import prune_orphans, work_roots
+
+    engine = _container_engine()
+    orphans, problems = prune_orphans(engine, work_roots(), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for path in removed:
         err.print(f"{verb} {path}", highlight=False)
-    err.print(f"[green]✓[/] {verb} {len(removed)} item(s)")
+    for orphan in orphans:
+        err.print(f"{verb} the orphaned {escape(str(orphan))}", highlight=False, soft_wrap=True)
+    for problem in problems:
+        err.print(f"[red]✗[/] could not remove the orphaned {escape(problem)}", highlight=False, soft_wrap=True)
+    err.print(f"[green]✓[/] {verb} {len(removed) + len(orphans)} item(s)")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _container_engine() -> ContainerEngine | None:
+    """The container engine to look for orphaned containers in; None (with a note) when none can be reached."""
+    from deepinfer.container import detect_engine
+
+    try:
+        engine = detect_engine()
+    except DeepInferError:
+        return None  # no Docker or Podman here: no containers to look at
+    try:
+        engine.check()
+    except DeepInferError as error:
+        err.print(f"note: containers not checked: {escape(str(error))}", highlight=False, soft_wrap=True)
+        return None
+    return engine

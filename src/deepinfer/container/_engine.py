@@ -6,6 +6,8 @@ Every call is an argv list (never a shell). The engine is chosen by ``DEEPINFER_
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import queue
 import shutil
@@ -58,6 +60,9 @@ class ContainerEngine(Protocol):
 
     def containers(self, label: str = JOB_LABEL) -> list[str]:
         """Names of the containers (running or not) that carry ``label``."""
+
+    def labelled(self, label: str = JOB_LABEL) -> dict[str, dict[str, str]]:
+        """The containers (running or not) that carry ``label``: name → all their labels."""
 
     def build(self, context: Path, tag: str | None, labels: Mapping[str, str]) -> str:
         """Build ``context/Dockerfile``; the new image's id (``sha256:…``)."""
@@ -150,6 +155,31 @@ class CliEngine:
 
     def containers(self, label: str = JOB_LABEL) -> list[str]:
         return self._names(f"label={label}")
+
+    def labelled(self, label: str = JOB_LABEL) -> dict[str, dict[str, str]]:
+        names = self.containers(label)
+        try:
+            return self._labels(names)
+        except ContainerError:  # one was removed between the listing and the look: look one at a time
+            found: dict[str, dict[str, str]] = {}
+            for name in names:
+                with contextlib.suppress(ContainerError):
+                    found.update(self._labels([name]))
+            return found
+
+    def _labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        if not names:
+            return {}
+        text = self._call("container", "inspect", "--format", "{{json .Config.Labels}}", *names, timeout=30)
+        found: dict[str, dict[str, str]] = {}
+        for name, line in zip(names, text.splitlines(), strict=False):
+            try:
+                labels = json.loads(line) or {}
+            except ValueError:
+                continue
+            if isinstance(labels, dict):
+                found[name] = {str(key): str(value) for key, value in labels.items()}
+        return found
 
     def _names(self, selector: str) -> list[str]:
         found = self._call("ps", "--all", "--filter", selector, "--format", "{{.Names}}", timeout=30)

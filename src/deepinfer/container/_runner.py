@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +27,9 @@ from deepinfer.card._model import ContainerRuntime, ModelCard
 from deepinfer.container._argv import JobFolder, command_argv, mount_options, run_options
 from deepinfer.container._engine import JOB_LABEL, ContainerEngine, ContainerJob, detect_engine
 from deepinfer.container._gpu import GPU_VARIABLE, gpu_device, nvidia_gpu_count
+from deepinfer.container._orphans import JOB_PREFIX, Owner, prune_orphans, work_roots, write_owner
 from deepinfer.container._protocol import LineSplitter
+from deepinfer.container._signals import SignalExit, exit_on_signals
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
 
 TIMEOUT_VARIABLE = "DEEPINFER_CONTAINER_TIMEOUT"
@@ -87,13 +90,16 @@ def run_container(
     _check_image(engine, card, runtime)
     user = options.user or (os.getuid(), os.getgid())
     reference = volumes[card.inputs[0].name].geometry
-    with _job_folder(options.work_root, user, options.log) as job:
-        for name, volume in volumes.items():
-            write_volume(volume, job.input_file(name), compress=False)
-            job.input_file(name).chmod(0o644)
-        name = f"deepinfer-{uuid.uuid4().hex[:16]}"
+    _remove_orphans(engine, options)
+    name = f"deepinfer-{uuid.uuid4().hex[:16]}"
+    folder = _job_folder(options.work_root, user, options.log)
+    with _say_if_stopped(card.ref, name), exit_on_signals(), folder as job:
+        for member, volume in volumes.items():
+            write_volume(volume, job.input_file(member), compress=False)
+            job.input_file(member).chmod(0o644)
         engine_options = [
             *run_options(card, name, JOB_LABEL),
+            *(item for label, value in Owner.current().labels().items() for item in ("--label", f"{label}={value}")),
             *engine.user_options(*user),
             *(engine.gpu_options(device) if device is not None else []),
             *mount_options(runtime, job, list(volumes)),
@@ -118,6 +124,37 @@ def run_container(
         return {output: _read_output(card, job, output, reference) for output in wanted}
 
 
+@contextlib.contextmanager
+def _say_if_stopped(ref: str, name: str) -> Iterator[None]:
+    """After a stop signal (or Ctrl-C) and the cleanup it caused, one line on stderr saying what happened."""
+    try:
+        yield
+    except (SignalExit, KeyboardInterrupt) as stop:
+        cause = stop.signal_name if isinstance(stop, SignalExit) else "SIGINT"
+        _tell(f"deepinfer: {ref} stopped by {cause}; its container {name} and work folder were removed")
+        raise
+
+
+def _tell(line: str) -> None:
+    """One line on stderr, whatever the progress display does (the process is about to end)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _remove_orphans(engine: ContainerEngine, options: ContainerOptions) -> None:
+    """Remove the containers and work folders of deepinfer processes that were killed (SIGKILL) on this host."""
+    try:
+        removed, problems = prune_orphans(engine, work_roots([options.work_root]))
+    except DeepInferError as error:  # the run itself will say what is wrong with the engine
+        options.log(f"warning: could not look for orphaned containers: {error}")
+        return
+    for leftover in removed:
+        options.log(f"removed the orphaned {leftover}")
+    for problem in problems:
+        options.log(f"warning: could not remove an orphan: {problem}")
+
+
 def _check_image(engine: ContainerEngine, card: ModelCard, runtime: ContainerRuntime) -> None:
     """A local image id cannot be pulled: say so before starting anything (repo@digest images are pulled)."""
     if runtime.image.startswith("sha256:") and engine.image_id(runtime.image) is None:
@@ -130,8 +167,9 @@ def _check_image(engine: ContainerEngine, card: ModelCard, runtime: ContainerRun
 @contextlib.contextmanager
 def _job_folder(root: Path | None, user: tuple[int, int], log: Callable[[str], None]) -> Iterator[JobFolder]:
     """A private work folder (mode 700) with ``in/`` readable by the container and ``out/`` writable by it."""
-    job = JobFolder(Path(tempfile.mkdtemp(prefix="deepinfer-job-", dir=root)))
+    job = JobFolder(Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=root)))
     try:
+        write_owner(job.root, Owner.current())  # so that a later run can remove the folder if we are killed
         job.inputs.mkdir(mode=0o755)
         job.inputs.chmod(0o755)
         job.outputs.mkdir(mode=0o700)
