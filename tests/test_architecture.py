@@ -38,12 +38,12 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.card": [
         "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "ClassScoresMember", "ContainerRuntime",
-        "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter",
-        "IMAGE_NAME", "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER",
+        "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter", "IMAGE_NAME",
+        "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER", "ParameterValues",
         "PointListMember", "Precision", "ProbabilityMapMember", "SEMVER", "SHA256", "ScalarMember", "Step",
         "StringParameter", "UrlSource", "VolumeMember", "WheelMemberSource", "card_json_schema", "card_summary",
-        "dump_card", "import_legacy", "json_path", "load_card", "load_legacy", "looks_like_legacy", "parse_card",
-        "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
+        "default_value", "dump_card", "import_legacy", "json_path", "load_card", "load_legacy", "looks_like_legacy",
+        "parse_card", "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
     ],
     "deepinfer.registry": [
         "CombinedRegistry", "DirectoryRegistry", "EMBEDDED_NAME", "EmbeddedRegistry", "HttpRegistry", "INDEX_NAME",
@@ -64,7 +64,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.pipeline": [
         "FloatArray", "Network", "NetworkProvider", "ParamError", "Pipeline", "PipelineState", "PipelineStep",
-        "ProgressCallback", "Tensor", "build_steps", "no_progress", "run_steps", "step_names"
+        "ProgressCallback", "Tensor", "build_steps", "no_progress", "run_steps", "step_names",
+        "validate_card_document", "validate_card_pipeline"
     ],
     "deepinfer.runners": [
         "AUTO", "ChoiceCache", "DEFAULT_TOLERANCE", "ExportedFile", "LOADERS", "NetworkCache", "NetworkLoader",

@@ -76,8 +76,42 @@ def coerce_parameter(parameter: Any, value: Any) -> Any:
     return _as_string(parameter, value)
 
 
-def resolve_parameters(card: ModelCard, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def default_value(parameter: Any) -> Any:
+    """What a card parameter is when the user gives nothing: its default, an enum's first choice, else None."""
+    if parameter.default is not None:
+        return parameter.default
+    if isinstance(parameter, EnumParameter):
+        return parameter.choices[0]
+    return None
+
+
+class ParameterValues(dict[str, Any]):
+    """The values :func:`resolve_parameters` returned for the card ``card_ref``: every parameter, typed.
+
+    Handing them to :func:`resolve_parameters` (or ``Pipeline.from_card``) again for the same card returns
+    them as they are, so a run resolves its parameters once however many layers pass them on. A plain dict
+    (e.g. values read back from a job database) is resolved and checked again. Read-only, so that what was
+    checked is what runs (``dict(values)`` is a mutable copy). Whoever makes one by hand vouches for its values.
+    """
+
+    def __init__(self, values: Mapping[str, Any], card_ref: str) -> None:
+        super().__init__(values)
+        self.card_ref = card_ref
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with the card it belongs to
+        return (ParameterValues, (dict(self), self.card_ref))
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("resolved parameter values are read-only; change a copy: dict(values)")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+
+def resolve_parameters(card: ModelCard, given: Mapping[str, Any] | None = None) -> ParameterValues:
     """Every parameter of the card with its value: the user's (coerced and range-checked) or the default."""
+    if isinstance(given, ParameterValues) and given.card_ref == card.ref:
+        return given
     given = dict(given or {})
     known = {p.name for p in card.parameters}
     unknown = sorted(set(given) - known)
@@ -89,10 +123,8 @@ def resolve_parameters(card: ModelCard, given: Mapping[str, Any] | None = None) 
     for parameter in card.parameters:
         if parameter.name in given and given[parameter.name] is not None:
             values[parameter.name] = coerce_parameter(parameter, given[parameter.name])
-        elif parameter.default is not None:
-            values[parameter.name] = parameter.default
-        elif isinstance(parameter, EnumParameter):
-            values[parameter.name] = parameter.choices[0]
+        elif (default := default_value(parameter)) is not None:
+            values[parameter.name] = default
         else:
             raise UsageError(f"parameter {parameter.name} of {card.id} has no default; give a value")
-    return values
+    return ParameterValues(values, card.ref)

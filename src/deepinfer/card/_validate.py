@@ -33,7 +33,12 @@ def json_path(location: tuple[int | str, ...], document: Any = None) -> str:
 
 
 def validate_card(data: Any) -> list[Problem]:
-    """Every problem of a card document; an empty list means the card is valid."""
+    """Every schema problem of a card document (an empty list: the document is a v2 card).
+
+    The schema only: step names, step parameters and the artifacts and card parameters the steps refer to
+    need the pipeline's step classes, a layer above; ``deepinfer.pipeline.validate_card_document`` adds them
+    (``deepinfer card validate`` runs it). Registries load cards with this check (``parse_card``).
+    """
     if not isinstance(data, dict):
         return [Problem("$", f"a card is a JSON object, got {type(data).__name__}")]
     try:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card import dump_card, load_legacy, read_card_json, validate_card
+from deepinfer.card import dump_card, load_legacy, read_card_json
 from deepinfer.card._model import ModelCard
 from deepinfer.cli._cache_commands import cache_app
 from deepinfer.cli._card_export import card_export_onnx
@@ -132,8 +132,13 @@ def _pull_list(card: ModelCard, examples: bool) -> list[str]:
 def card_validate(
     path: Annotated[Path, typer.Argument(help="A v2 model card (JSON).")], as_json: JsonFlag = False
 ) -> None:
-    """Check a card against the v2 model; lists every problem with its JSON path (exit 1 if any)."""
-    problems = validate_card(read_card_json(path))
+    """Check the whole card: schema, step names and parameters, artifact and parameter references.
+
+    Lists every problem with its JSON path in one report (exit 1 if any).
+    """
+    from deepinfer.pipeline import validate_card_document  # the steps (and numpy) only for this command
+
+    problems = validate_card_document(read_card_json(path))
     if as_json:
         print_json(out, [{"path": p.path, "message": p.message} for p in problems])
     elif problems:

@@ -7,12 +7,11 @@ can bring the result back onto the input's exact grid.
 
 A parameter value in a step may be a reference to one of the card's typed parameters, written
 ``{"param": "threshold"}``; it is replaced by the user's value (or the default). That is the only
-indirection a card has: no expressions.
+indirection a card has: no expressions. Checking and building steps from a card is ``_card_check.py``'s job.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -20,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from deepinfer._exceptions import CardError, PipelineError, Problem
+from deepinfer._exceptions import PipelineError
 from deepinfer.imaging import Geometry, Volume
 
 FloatArray = npt.NDArray[np.float32]
@@ -142,77 +141,12 @@ class PipelineStep:
         return sorted(cls._registry)
 
 
-def resolve_references(value: Any, params: Mapping[str, Any]) -> Any:
-    """Replace ``{"param": NAME}`` by the parameter's value, recursively through lists and dicts."""
-    if isinstance(value, dict):
-        if set(value) == {"param"}:
-            name = value["param"]
-            if name not in params:
-                raise KeyError(f"refers to unknown card parameter {name!r}")
-            return params[name]
-        return {k: resolve_references(v, params) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_references(v, params) for v in value]
-    return value
-
-
 class ParamError(ValueError):
     """A step parameter is invalid; ``param`` names it so the problem's JSON path can point at it."""
 
     def __init__(self, param: str, message: str) -> None:
         super().__init__(f"{param!r} {message}")
         self.param = param
-
-
-def check_param_names(step_cls: type[PipelineStep], given: Mapping[str, Any]) -> None:
-    """Unknown or missing step parameters, reported by name (clearer than Python's TypeError)."""
-    signature = inspect.signature(step_cls.__init__)
-    accepted = [p for p in list(signature.parameters.values())[1:] if p.kind is p.KEYWORD_ONLY]
-    names = {p.name for p in accepted}
-    for name in given:
-        if name not in names:
-            listed = ", ".join(sorted(names)) or "none"
-            raise ParamError(name, f"is not a parameter of step {step_cls.name!r} (its parameters: {listed})")
-    for parameter in accepted:
-        if parameter.default is inspect.Parameter.empty and parameter.name not in given:
-            raise ParamError(parameter.name, f"is required by step {step_cls.name!r}")
-
-
-def _build_one(name: str, step_params: Mapping[str, Any], params: Mapping[str, Any]) -> PipelineStep:
-    step_cls = PipelineStep.lookup(name)
-    resolved: dict[str, Any] = {}
-    for key, value in step_params.items():
-        try:
-            resolved[key] = resolve_references(value, params)
-        except KeyError as error:
-            raise ParamError(key, str(error.args[0])) from None
-    check_param_names(step_cls, resolved)
-    return step_cls(**resolved)
-
-
-def build_steps(
-    steps: Sequence[tuple[str, Mapping[str, Any]]], params: Mapping[str, Any], where: str = "$.pipeline"
-) -> list[PipelineStep]:
-    """Instantiate every step, collecting all problems (JSON path + message) before failing.
-
-    Step constructors take keyword-only parameters and raise :class:`ParamError` (a ``ValueError`` naming
-    the parameter), so a problem's path points at ``$.pipeline[i].params.NAME``.
-    """
-    built: list[PipelineStep] = []
-    problems: list[Problem] = []
-    for index, (name, step_params) in enumerate(steps):
-        path = f"{where}[{index}]"
-        try:
-            built.append(_build_one(name, step_params, params))
-        except ParamError as error:
-            problems.append(Problem(f"{path}.params.{error.param}", str(error)))
-        except KeyError as error:
-            problems.append(Problem(f"{path}.step", str(error.args[0])))
-        except (TypeError, ValueError) as error:
-            problems.append(Problem(f"{path}.params", str(error)))
-    if problems:
-        raise CardError("pipeline", problems)
-    return built
 
 
 def run_steps(steps: Sequence[PipelineStep], state: PipelineState) -> dict[str, Volume]:

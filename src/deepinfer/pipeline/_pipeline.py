@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deepinfer._exceptions import CardError, PipelineError, Problem
-from deepinfer.card import ModelCard
-from deepinfer.card._params import resolve_parameters
+from deepinfer._exceptions import CardError, PipelineError
+from deepinfer.card import ModelCard, resolve_parameters
 from deepinfer.imaging import Volume
 from deepinfer.pipeline._base import (
     NetworkProvider,
@@ -15,30 +14,10 @@ from deepinfer.pipeline._base import (
     PipelineStep,
     ProgressCallback,
     Tensor,
-    build_steps,
     no_progress,
     run_steps,
 )
-
-
-def card_problems(card: ModelCard, steps: Sequence[PipelineStep]) -> list[Problem]:
-    """Steps that load artifacts the card lacks, record outputs it does not declare, or outputs never recorded."""
-    artifacts = {artifact.name for artifact in card.artifacts}
-    declared = [output.name for output in card.outputs]
-    problems: list[Problem] = []
-    recorded: set[str] = set()
-    for index, step in enumerate(steps):
-        path = f"$.pipeline[{index}].params"
-        problems += [
-            Problem(f"{path}.network", f"no artifact named {n!r}") for n in step.artifacts() if n not in artifacts
-        ]
-        for name in step.records():
-            if name not in declared:
-                problems.append(Problem(f"{path}.name", f"{name!r} is not one of the card's outputs {declared}"))
-            recorded.add(name)
-    missing = [name for name in declared if name not in recorded]
-    problems += [Problem("$.pipeline", f"no step records the output {name!r}") for name in missing]
-    return problems
+from deepinfer.pipeline._card_check import all_built, check_card_pipeline
 
 
 class Pipeline:
@@ -53,14 +32,14 @@ class Pipeline:
         """Build the card's pipeline with the user's parameter values (defaults for the rest).
 
         Raises :class:`UsageError` for bad parameter values and :class:`CardError` (problems with JSON
-        paths) for steps that do not fit the card.
+        paths) for steps that do not fit the card: the report ``validate_card_pipeline`` gives, with the
+        user's values. ``params`` may be what ``resolve_parameters`` returned for this card (not resolved again).
         """
-        values = resolve_parameters(card, params)
-        steps = build_steps([(step.step, step.params) for step in card.pipeline], values)
-        problems = card_problems(card, steps)
+        values = resolve_parameters(card, params)  # returns values it resolved before for this card as they are
+        steps, problems = check_card_pipeline(card, values)
         if problems:
             raise CardError(card.ref, problems)
-        return cls(steps, values)
+        return cls(all_built(steps), values)
 
     @property
     def step_names(self) -> list[str]:
