@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card import dump_card, load_legacy, read_card_json
-from deepinfer.card._model import ModelCard
+from deepinfer.card import ModelCard, card_summary, dump_card, load_legacy, read_card_json
 from deepinfer.cli._cache_commands import cache_app
 from deepinfer.cli._card_export import card_export_onnx
 from deepinfer.cli._demo import demo
@@ -21,7 +20,6 @@ from deepinfer.cli._remote import cli_registry, main_options
 from deepinfer.cli._render import (
     RESEARCH_ONLY,
     card_panel,
-    card_summary,
     human_size,
     models_table,
     print_json,
@@ -106,7 +104,8 @@ def pull(
 ) -> None:
     """Fetch a model's artifacts into the local cache and verify their sha256."""
     registry = default_registry()
-    card = registry.get(model)
+    loaded = registry.find(model)
+    card = loaded.card
     store = ArtifactStore()
     wanted = _pull_list(card, examples)
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
@@ -118,7 +117,7 @@ def pull(
                 if progress is not ProgressMode.none:
                     reporter(f"download {label}", done, total)
 
-            store.fetch(artifact, base_dir=registry.card_dir(card), progress=report)
+            store.fetch(artifact, base_dir=loaded.folder, progress=report)
     total = sum(card.artifact(name).size for name in wanted)
     err.print(f"[green]✓[/] {card.ref}: {len(wanted)} artifact(s), {human_size(total)}, sha256 verified")
 

@@ -3,7 +3,7 @@
 and removes it), its log is streamed and its progress lines feed the progress display, and its outputs are read
 back, checked (regular files on the input's grid) and returned as volumes.
 
-Parameter resolution, output planning, writing and provenance stay in :func:`deepinfer._run.run_model`, which
+Parameter resolution, output planning, writing and provenance stay in :func:`deepinfer.run.run_model`, which
 calls :func:`run_container` in place of the in-process pipeline.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import ContainerError, DeepInferError, UsageError
-from deepinfer.card._model import ContainerRuntime, ModelCard
+from deepinfer.card import ContainerRuntime, ModelCard
 from deepinfer.container._argv import JobFolder, command_argv, mount_options, run_options
 from deepinfer.container._engine import JOB_LABEL, ContainerEngine, ContainerJob, detect_engine
 from deepinfer.container._gpu import GPU_VARIABLE, gpu_device, nvidia_gpu_count
