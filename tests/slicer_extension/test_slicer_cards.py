@@ -197,7 +197,8 @@ def test_details_show_license_metrics_citation_and_escape_card_text() -> None:
     ):
         assert text in page
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert "none reported" in details_html(TAPS)
+    assert "none reported" in details_html({**TAPS, "metrics": []})
+    assert "own pipeline" in details_html(TAPS)  # the embedded card says what its Dice was compared with
     with_example = card(
         artifacts=[*TAPS["artifacts"], {**TAPS["artifacts"][0], "name": "sample", "size": 10**7}],
         examples=[{"name": "demo", "inputs": {"T2": "sample"}}],

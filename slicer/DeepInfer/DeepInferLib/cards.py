@@ -383,12 +383,12 @@ def details_html(card: Mapping[str, Any], installed: bool | None = None) -> str:
     if metrics:
         rows = "".join(
             f"<tr><td>{e(m['name'])}</td><td>{m['value']:g}</td><td>{e(m.get('dataset') or '')}</td>"
-            f"<td>{e(str(m.get('n') or ''))}</td></tr>"
+            f"<td>{e(str(m.get('n') or ''))}</td><td>{e(m.get('reference') or '')}</td></tr>"
             for m in metrics
         )
         parts.append(
             f"<p><b>Reported accuracy</b></p><table><tr><th>metric</th><th>value</th><th>dataset</th>"
-            f"<th>n</th></tr>{rows}</table>"
+            f"<th>n</th><th>compared with</th></tr>{rows}</table>"
         )
     else:
         parts.append("<p><b>Reported accuracy:</b> none reported in the card.</p>")
