@@ -68,7 +68,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "validate_card_document", "validate_card_pipeline"
     ],
     "deepinfer.runners": [
-        "AUTO", "ChoiceCache", "DEFAULT_TOLERANCE", "ExportedFile", "LOADERS", "NetworkCache", "NetworkLoader",
+        "AUTO", "ChoiceCache", "DEFAULT_TOLERANCE", "ExportedFile", "NetworkCache",
         "OnnxNetwork", "OpenVinoNetwork", "PRECISIONS", "PRECISION_VARIABLE", "RUNTIMES", "RUNTIME_CHOICES",
         "RUNTIME_VARIABLE", "SelectedNetwork", "TorchScriptNetwork", "card_network_cache", "check_choice",
         "check_external_data", "describe_verdict", "export_card_networks", "installed", "load_network",

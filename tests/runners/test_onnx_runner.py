@@ -13,14 +13,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from deepinfer._exceptions import IntegrityError, PipelineError, RuntimeUnavailableError
-from deepinfer.runners import LOADERS, NetworkCache, OnnxNetwork, load_network
+from deepinfer.runners import NetworkCache, OnnxNetwork, load_network
 from deepinfer.runners._external import may_name_external_data
 from deepinfer.runners._onnx import choose_providers
 
 
 def affine_model(weight: Any) -> Any:
     """y = x * 2 + w, input (batch, 1, 4, 4, 4) with a dynamic batch axis."""
-    shape = ["batch", 1, 4, 4, 4]
+    shape: list[str | int] = ["batch", 1, 4, 4, 4]
     graph = helper.make_graph(
         [helper.make_node("Mul", ["input", "two"], ["doubled"]), helper.make_node("Add", ["doubled", "w"], ["output"])],
         "affine",
@@ -108,9 +108,9 @@ def test_a_file_that_is_not_onnx_is_reported(tmp_path: Path) -> None:
         OnnxNetwork(path)
 
 
-def test_load_network_by_runtime_type(model_file: Path) -> None:
-    assert "onnx" in LOADERS
+def test_load_network_by_card_format(model_file: Path) -> None:
     network = load_network("onnx", model_file, threads=1)
+    assert isinstance(network, OnnxNetwork)  # the format's own runtime, through RUNTIMES
     np.testing.assert_allclose(network(np.zeros((1, 1, 4, 4, 4), np.float32)), 1.0)
     with pytest.raises(RuntimeUnavailableError, match="runtime 'container' cannot run in-process"):
         load_network("container", model_file)

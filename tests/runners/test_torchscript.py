@@ -87,7 +87,9 @@ def test_a_file_torch_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
         TorchScriptNetwork(path)
 
 
-def test_registered_for_the_torchscript_runtime() -> None:
-    from deepinfer.runners import LOADERS
+def test_the_torchscript_format_loads_on_torch() -> None:
+    from deepinfer.runners import RUNTIMES, load_network
+    from deepinfer.runners._runtimes import NATIVE
 
-    assert LOADERS["torchscript"] is TorchScriptNetwork
+    assert NATIVE["torchscript"] == "torchscript" and RUNTIMES["torchscript"].reads == "torchscript"
+    assert callable(load_network)

@@ -19,11 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from deepinfer.runners._cache import (
         DEFAULT_TOLERANCE,
-        LOADERS,
         PRECISION_VARIABLE,
         RUNTIME_VARIABLE,
         NetworkCache,
-        NetworkLoader,
         card_network_cache,
         load_network,
     )
@@ -42,9 +40,7 @@ if TYPE_CHECKING:
 # list`` stays fast.
 _WHERE = {
     "DEFAULT_TOLERANCE": "_cache",
-    "LOADERS": "_cache",
     "NetworkCache": "_cache",
-    "NetworkLoader": "_cache",
     "card_network_cache": "_cache",
     "load_network": "_cache",
     "SelectedNetwork": "_choice",
@@ -83,7 +79,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "AUTO",
     "DEFAULT_TOLERANCE",
-    "LOADERS",
     "PRECISIONS",
     "PRECISION_VARIABLE",
     "RUNTIMES",
@@ -92,7 +87,6 @@ __all__ = [
     "ChoiceCache",
     "ExportedFile",
     "NetworkCache",
-    "NetworkLoader",
     "OnnxNetwork",
     "OpenVinoNetwork",
     "SelectedNetwork",

@@ -1,21 +1,19 @@
-"""Loading a card's networks: by the card's own runtime type (:data:`LOADERS`), or through the cache a pipeline
-run reads its networks from (:class:`NetworkCache`), configured for a card by :func:`card_network_cache`."""
+"""Loading a card's networks: one file by its card format (:func:`load_network`), or through the cache a pipeline
+run reads its networks from (:class:`NetworkCache`), configured for a card by :func:`card_network_cache`. Both
+open networks through :data:`~deepinfer.runners._runtimes.RUNTIMES`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from deepinfer._exceptions import RuntimeUnavailableError
 from deepinfer.pipeline import Network
 from deepinfer.runners._choice import SelectedNetwork
-from deepinfer.runners._onnx import OnnxNetwork
 from deepinfer.runners._runtimes import AUTO, NATIVE, RUNTIMES, check_choice, needs_conversion
 from deepinfer.runners._spec import NetworkSpec, compute_precision
-from deepinfer.runners._torchscript import TorchScriptNetwork
 
 if TYPE_CHECKING:
     from deepinfer.card import ModelCard
@@ -25,25 +23,15 @@ RUNTIME_VARIABLE = "DEEPINFER_RUNTIME"
 PRECISION_VARIABLE = "DEEPINFER_PRECISION"
 
 
-class NetworkLoader(Protocol):
-    """Opens the network stored at ``path``; ``threads`` bounds its CPU threads (None: the runtime's default)."""
-
-    def __call__(self, path: Path, threads: int | None = None) -> Network: ...
-
-
-LOADERS: Mapping[str, NetworkLoader] = MappingProxyType({"onnx": OnnxNetwork, "torchscript": TorchScriptNetwork})
-
-
-def load_network(runtime_type: str, path: Path, threads: int | None = None) -> Network:
-    """The network at ``path`` loaded by the in-process runtime ``runtime_type``."""
-    try:
-        loader = LOADERS[runtime_type]
-    except KeyError:
-        known = ", ".join(sorted(LOADERS))
-        raise RuntimeUnavailableError(
-            f"runtime {runtime_type!r} cannot run in-process (in-process runtimes: {known})"
-        ) from None
-    return loader(path, threads)
+def load_network(card_format: str, path: Path, threads: int | None = None) -> Network:
+    """The network at ``path`` (a file of the card format ``card_format``: ``onnx`` or ``torchscript``) opened by
+    the runtime that reads that format as it is (:data:`~deepinfer.runners._runtimes.NATIVE`), in exact mode. The
+    one loading path: every runtime, chosen or native, loads through :data:`RUNTIMES`."""
+    runtime = NATIVE.get(card_format)
+    if runtime is None:
+        known = ", ".join(sorted(NATIVE))
+        raise RuntimeUnavailableError(f"runtime {card_format!r} cannot run in-process (in-process formats: {known})")
+    return RUNTIMES[runtime].load(path, threads, "exact")
 
 
 class NetworkCache:
