@@ -53,8 +53,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "sign_index", "verify_index", "version_key", "write_index", "write_private_key"
     ],
     "deepinfer.store": [
-        "ArtifactStore", "ByteStream", "CacheEntry", "ExtractLimits", "HttpResponse", "HttpTransport",
-        "PipDownloader", "ProgressCallback", "Source", "SubprocessPipDownloader", "UrlPolicy", "UrllibTransport",
+        "ArtifactStore", "ByteProgress", "ByteStream", "CacheEntry", "ExtractLimits", "HttpResponse", "HttpTransport",
+        "PipDownloader", "Source", "SubprocessPipDownloader", "UrlPolicy", "UrllibTransport",
         "check_relative", "check_url_path", "exclusive_lock", "extract_archive", "host_key", "lock_if_free",
         "open_checked", "read_limited", "remove_path", "resolve_inside", "sha256_file"
     ],

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card
-from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
+from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._runtime_options import EXACT, PrecisionChoice
 
 package_app = typer.Typer(
@@ -66,11 +66,12 @@ def card_test(
     from deepinfer.cli._run_command import resolve_model
     from deepinfer.container import ContainerOptions
     from deepinfer.package import check_examples
+    from deepinfer.pipeline import no_progress
 
     model, card_dir = resolve_model(card)
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
-        callback = silent if progress is ProgressMode.none else reporter
+        callback = no_progress if progress is ProgressMode.none else reporter
         log = None if progress is ProgressMode.none else reporter.log
         checks = check_examples(model, card_dir, progress=callback, container=ContainerOptions.from_environment(log))
         if precision.value == "fast":

@@ -27,10 +27,6 @@ class ProgressMode(enum.StrEnum):
     none = "none"
 
 
-def silent(task: str, done: int, total: int) -> None:
-    return None
-
-
 class RichProgress:
     """One bar per task name; ``download …`` tasks count bytes, the others count items (windows, steps)."""
 

@@ -26,7 +26,7 @@ from deepinfer.card import (
     ModelCard,
     load_card,
 )
-from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress, silent
+from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
@@ -168,6 +168,7 @@ def _run(
     values: dict[str, Any],
     remote: RemoteTarget | None = None,
 ) -> None:
+    from deepinfer.pipeline import no_progress
     from deepinfer.run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
@@ -181,7 +182,7 @@ def _run(
     progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
-        callback = silent if progress is ProgressMode.none else reporter
+        callback = no_progress if progress is ProgressMode.none else reporter
         target = chosen_target(options, remote)
         if target is not None:
             result = run_remote(target, card, input_paths, plan, values, callback, options["report"])

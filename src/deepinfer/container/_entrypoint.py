@@ -107,11 +107,8 @@ def _progress(task: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _silent(task: str, done: int, total: int) -> None:
-    return None
-
-
 def run_request(card: ModelCard, card_dir: Path, request: Request) -> None:
+    from deepinfer.pipeline import no_progress
     from deepinfer.run import run_model, volume_outputs
 
     known = volume_outputs(card)
@@ -119,7 +116,7 @@ def run_request(card: ModelCard, card_dir: Path, request: Request) -> None:
     if unknown or not request.outputs:
         named = f" (not {', '.join(unknown)})" if unknown else ""
         raise UsageError(f"give one or more of the outputs {', '.join(known)}{named}")
-    progress = _progress if request.progress else _silent
+    progress = _progress if request.progress else no_progress
     run_model(card, request.inputs, request.outputs, request.params, card_dir=card_dir, progress=progress)
 
 

@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from deepinfer.runners._cache import (
+    from deepinfer.runners._networks import (
         DEFAULT_TOLERANCE,
         PRECISION_VARIABLE,
         RUNTIME_VARIABLE,
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 # names (the CLI's options) does not import the machinery, numpy and the pipeline with it: ``deepinfer models
 # list`` stays fast.
 _WHERE = {
-    "DEFAULT_TOLERANCE": "_cache",
-    "NetworkCache": "_cache",
-    "card_network_cache": "_cache",
-    "load_network": "_cache",
+    "DEFAULT_TOLERANCE": "_networks",
+    "NetworkCache": "_networks",
+    "card_network_cache": "_networks",
+    "load_network": "_networks",
     "SelectedNetwork": "_choice",
     "prune_derived": "_derived",
     "check_external_data": "_external",
@@ -56,8 +56,8 @@ _WHERE = {
     "TorchScriptNetwork": "_torchscript",
     "ChoiceCache": "_verdicts",
     "describe_verdict": "_verdicts",
-    "RUNTIME_VARIABLE": "_cache",
-    "PRECISION_VARIABLE": "_cache",
+    "RUNTIME_VARIABLE": "_networks",
+    "PRECISION_VARIABLE": "_networks",
     "check_choice": "_runtimes",
     "export_card_networks": "_export",
     "ExportedFile": "_export",

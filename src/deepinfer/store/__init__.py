@@ -7,19 +7,19 @@ from deepinfer.store._lock import exclusive_lock, lock_if_free
 from deepinfer.store._paths import check_relative, check_url_path, resolve_inside
 from deepinfer.store._pip import PipDownloader, SubprocessPipDownloader
 from deepinfer.store._sources import ByteStream, Source
-from deepinfer.store._store import ArtifactStore, ProgressCallback, sha256_file
+from deepinfer.store._store import ArtifactStore, ByteProgress, sha256_file
 from deepinfer.store._transport import HttpResponse, HttpTransport, UrllibTransport
 from deepinfer.store._urls import UrlPolicy, host_key, open_checked, read_limited
 
 __all__ = [
     "ArtifactStore",
+    "ByteProgress",
     "ByteStream",
     "CacheEntry",
     "ExtractLimits",
     "HttpResponse",
     "HttpTransport",
     "PipDownloader",
-    "ProgressCallback",
     "Source",
     "SubprocessPipDownloader",
     "UrlPolicy",

@@ -38,7 +38,8 @@ from deepinfer.store._sources import (
 )
 from deepinfer.store._transport import CHUNK_SIZE, HttpTransport, UrllibTransport
 
-ProgressCallback = Callable[[int, int], None]
+ByteProgress = Callable[[int, int], None]
+"""Called with (bytes done, bytes in all) while an artifact is fetched (not the pipeline's (task, done, total))."""
 """Called as ``progress(bytes_done, bytes_total)`` while an artifact is copied."""
 
 PARTIAL_PREFIX = ".partial-"
@@ -105,7 +106,7 @@ class ArtifactStore:
         self,
         artifact: Artifact,
         base_dir: Path | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteProgress | None = None,
         *,
         verify: bool = False,
     ) -> Path:
@@ -155,7 +156,7 @@ class ArtifactStore:
     def _lock_path(self, sha256: str) -> Path:
         return self.locks / f"{sha256}.lock"
 
-    def _fetch_locked(self, artifact: Artifact, base_dir: Path | None, progress: ProgressCallback | None) -> Path:
+    def _fetch_locked(self, artifact: Artifact, base_dir: Path | None, progress: ByteProgress | None) -> Path:
         for stale in self.root.glob(f"{PARTIAL_PREFIX}{artifact.sha256}-*"):
             stale.unlink(missing_ok=True)  # left by a killed process: we hold the lock, nobody writes it
         source = self._sources[artifact.source.kind]
@@ -165,7 +166,7 @@ class ArtifactStore:
         except FetchError as error:
             raise FetchError(f"artifact {artifact.name!r}: {error}") from error
 
-    def _store(self, artifact: Artifact, stream: ByteStream, progress: ProgressCallback | None) -> Path:
+    def _store(self, artifact: Artifact, stream: ByteStream, progress: ByteProgress | None) -> Path:
         if stream.total is not None and stream.total != artifact.size:
             raise IntegrityError(
                 f"artifact {artifact.name!r}: the source has {stream.total} bytes, the card says {artifact.size}"
@@ -186,7 +187,7 @@ class ArtifactStore:
         return self.path_for(artifact)
 
 
-def _copy_hashing(artifact: Artifact, stream: ByteStream, handle: IO[bytes], progress: ProgressCallback | None) -> str:
+def _copy_hashing(artifact: Artifact, stream: ByteStream, handle: IO[bytes], progress: ByteProgress | None) -> str:
     digest = hashlib.sha256()
     done = 0
     for chunk in stream.chunks:
