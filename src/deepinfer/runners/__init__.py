@@ -17,6 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from deepinfer.runners._choice import SelectedNetwork
+    from deepinfer.runners._derived import prune_derived
+    from deepinfer.runners._export import ExportedFile, export_card_networks
+    from deepinfer.runners._external import check_external_data
     from deepinfer.runners._networks import (
         DEFAULT_TOLERANCE,
         PRECISION_VARIABLE,
@@ -25,10 +29,6 @@ if TYPE_CHECKING:
         card_network_cache,
         load_network,
     )
-    from deepinfer.runners._choice import SelectedNetwork
-    from deepinfer.runners._derived import prune_derived
-    from deepinfer.runners._export import ExportedFile, export_card_networks
-    from deepinfer.runners._external import check_external_data
     from deepinfer.runners._onnx import OnnxNetwork
     from deepinfer.runners._openvino import OpenVinoNetwork
     from deepinfer.runners._runtimes import AUTO, PRECISIONS, RUNTIME_CHOICES, RUNTIMES, check_choice, installed
