@@ -62,6 +62,12 @@ def _member_types(members: list[Any]) -> list[tuple[str, str]]:
     return [(member.name, member.type) for member in members]
 
 
+def _first_label_name(card: ModelCard) -> str:
+    output = card.outputs[0]
+    assert isinstance(output, LabelmapMember)
+    return output.labels[0].name
+
+
 FACTS: list[tuple[str, Callable[[ModelCard], Any], Any]] = [
     ("ProstateSegmenter.json", lambda c: c.id, "prostate-gland-segmenter"),
     ("ProstateSegmenter.json", lambda c: c.version, "0.1.0"),
@@ -185,7 +191,7 @@ FACTS: list[tuple[str, Callable[[ModelCard], Any], Any]] = [
     ),
     ("ExampleThreshold.json", lambda c: (c.description, c.website, c.citation), ("", None, None)),
     ("ExampleThreshold.json", lambda c: c.training_data, None),
-    ("ExampleThreshold.json", lambda c: c.outputs[0].labels[0].name, "Example Threshold"),
+    ("ExampleThreshold.json", _first_label_name, "Example Threshold"),
     ("ExampleThreshold.json", lambda c: getattr(c.runtime, "model_name", None), "threshold"),
 ]
 

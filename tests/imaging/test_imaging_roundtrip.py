@@ -100,7 +100,7 @@ def test_voxel_type_is_kept(colin27_head: Volume, tmp_path: Path, suffix: str, d
 
 def test_brain_mask_is_written_as_uint8(colin27_brain: Path, tmp_path: Path) -> None:
     brain = read_volume(colin27_brain)
-    mask = brain.with_array(brain.array > 0)  # bool: SimpleITK has no bool pixel type
+    mask = brain.with_array(np.asarray(brain.array) > 0)  # bool: SimpleITK has no bool pixel type
     written = roundtrip(mask, tmp_path, ".nii.gz")
     assert written.array.dtype == np.uint8
     assert set(np.unique(written.array).tolist()) == {0, 1}

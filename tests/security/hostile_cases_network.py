@@ -117,7 +117,7 @@ def symlinked_card(root: Path) -> object:
     return DirectoryRegistry(root / "reg").list()
 
 
-def registry_name_escape(root: Path) -> object:
+def registry_name_escape(root: Path) -> None:
     add_source(root, RegistrySource("../../etc", REGISTRY_URL))
 
 
@@ -175,7 +175,7 @@ def flip(path: Path, position: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def signed_local(tamper: Callable[[Path, Path], None], key: Callable[[Path, str], str] = lambda r, k: k) -> Attack:
+def signed_local(tamper: Callable[[Path, Path], object], key: Callable[[Path, str], str] = lambda r, k: k) -> Attack:
     def attack(root: Path) -> object:
         folder, public = signed_folder(root)
         tamper(folder, root)

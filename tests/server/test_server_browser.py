@@ -63,10 +63,11 @@ def label_pixels(png: bytes, colour: str, tolerance: int = 12) -> int:
 
 
 def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object, colin27: Path, tmp_path: Path) -> None:
+    from deepinfer.card import LabelmapMember
     from deepinfer.registry import default_registry
 
     card = default_registry().get("prostate-taps")
-    colour = next(o for o in card.outputs if o.type == "labelmap").labels[0].color  # type: ignore[union-attr]
+    colour = next(o for o in card.outputs if isinstance(o, LabelmapMember)).labels[0].color
     volume, threshold = write_crops(colin27, tmp_path)["A"]
     errors: list[str] = []
     page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
