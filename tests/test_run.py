@@ -39,7 +39,8 @@ def geometry(path: Path) -> tuple[object, ...]:
 def small_mr(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> sitk.Image:
     """A real MR box of 80×80×64 mm: one TAPS window after resampling, so each run takes seconds."""
     image = sitk.ReadImage(str(colin27))
-    return image[50:130, 70:150, 60:124]
+    box: sitk.Image = image[50:130, 70:150, 60:124]
+    return box
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
@@ -68,7 +69,8 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
-    return labels == (np.argmax(sizes) + 1)
+    largest: np.ndarray = labels == (np.argmax(sizes) + 1)
+    return largest
 
 
 def test_threshold_option_and_provenance_sidecar(small_mr: sitk.Image, tmp_path: Path, shared_home: Path) -> None:
