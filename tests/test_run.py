@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,3 +191,38 @@ def test_wrong_sha256_never_runs_and_caches_nothing(small_mr: sitk.Image, tmp_pa
     cache = home / "artifacts" / "sha256"
     cached = [p.name for p in cache.iterdir()] if cache.exists() else []
     assert cached == []  # neither the artifact nor a partial download is left
+
+
+def test_a_card_that_requires_a_gpu_is_refused_in_process_and_threads_come_from_the_card(
+    small_mr: sitk.Image, tmp_path: Path, shared_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepinfer.card import ModelCard, parse_card
+    from deepinfer.registry import default_registry
+    from deepinfer.run import run_model
+
+    document = default_registry().get("prostate-taps").model_dump(mode="json", exclude_none=True)
+    source = tmp_path / "t2.nii.gz"
+    sitk.WriteImage(small_mr, str(source))
+    gpu_only = json.loads(json.dumps(document))
+    gpu_only["resources"] = {"gpu": "required"}
+    card_path = tmp_path / "gpu.json"
+    card_path.write_text(json.dumps(gpu_only))
+    result = deepinfer("run", str(card_path), "-i", str(source), "-o", str(tmp_path / "seg.nii.gz"), home=shared_home)
+    assert result.returncode == 1 and "requires a GPU (resources.gpu)" in result.stderr, result.stderr
+    assert not (tmp_path / "seg.nii.gz").exists()
+
+    import deepinfer.run._run as run_module
+
+    seen: list[int | None] = []
+    from deepinfer.runners import card_network_cache as real_cache
+
+    def recording(card: ModelCard, locate: Callable[[str], Path], threads: int | None = None, **options: Any) -> Any:
+        seen.append(threads)
+        return real_cache(card, locate, threads, **options)
+
+    monkeypatch.setattr(run_module, "card_network_cache", recording)
+    monkeypatch.setenv("DEEPINFER_HOME", str(shared_home))
+    two_threads = parse_card({**document, "resources": {"threads": 2}})
+    run_model(two_threads, {"T2": source}, {"ProstateMask": tmp_path / "mask.nii.gz"})
+    run_model(two_threads, {"T2": source}, {"ProstateMask": tmp_path / "mask1.nii.gz"}, threads=1)
+    assert seen == [2, 1]  # the card's threads unless the caller sets them

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deepinfer.card._precision import Precision
+from deepinfer.card._series_rule import SeriesRule
 
 CARD_SCHEMA_VERSION: Final = "2.0"
 
@@ -87,6 +88,9 @@ class VolumeMember(_Member):
     type: Literal["volume"] = "volume"
     modality: str | None = None
     required: bool = True
+    series: SeriesRule | None = Field(
+        default=None, description="Which series of a DICOM folder or zip this input takes (DICOM inputs only)."
+    )
 
 
 class LabelmapMember(_Member):
@@ -302,9 +306,15 @@ class Step(_Strict):
 
 
 class Resources(_Strict):
-    memory_gb: float = Field(default=4.0, gt=0)
-    gpu: Literal["none", "optional", "required"] = "optional"
-    threads: int | None = Field(default=None, ge=1)
+    memory_gb: float = Field(default=4.0, gt=0, description="Memory limit of the card's container (GB).")
+    gpu: Literal["none", "optional", "required"] = Field(
+        default="optional",
+        description="required: the model cannot run without a GPU, so an in-process run (CPU runtimes) refuses "
+        "it with a clear error; a container card's GPU use is its runtime.gpu.",
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for the networks when the caller sets none (None: the runtime's)."
+    )
 
 
 class Example(_Strict):

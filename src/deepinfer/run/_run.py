@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepinfer._exceptions import InputError, PipelineError
+from deepinfer._exceptions import InputError, PipelineError, RuntimeUnavailableError
 from deepinfer.card import ModelCard, resolve_parameters
 from deepinfer.imaging import Volume, read_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
@@ -106,6 +106,7 @@ def run_model(
         options = container or ContainerOptions.from_environment()
         results = run_container(card, volumes_in, values, list(outputs), options, progress)
     else:
+        check_in_process(card)
         pipeline = Pipeline.from_card(card, values)
         first = card.inputs[0].name
         check_working_memory(first, inputs[first], volumes_in[first], pipeline.steps)
@@ -114,7 +115,7 @@ def run_model(
             networks = card_network_cache(
                 card,
                 lambda name: fetch_artifact(artifacts, card, name, card_dir, progress),
-                threads,
+                threads if threads is not None else card.resources.threads,
                 runtime=runtime,
                 precision=precision,
                 home=artifacts.home,
@@ -143,6 +144,15 @@ def run_model(
     return RunResult(
         card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings, networks_opened
     )
+
+
+def check_in_process(card: ModelCard) -> None:
+    """Refuse a card whose resources say it needs a GPU: the in-process runtimes run on the CPU."""
+    if card.resources.gpu == "required":
+        raise RuntimeUnavailableError(
+            f"{card.ref} requires a GPU (resources.gpu), and deepinfer's in-process runtimes run on the CPU; "
+            "package it as a container card to run it on a GPU machine"
+        )
 
 
 def _run_pipeline(
