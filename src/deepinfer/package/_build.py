@@ -3,8 +3,8 @@ card version whose runtime is that image, pinned by its id.
 
 The image holds deepinfer, the card's artifacts (verified against their sha256 before they are copied) and an
 entrypoint (``python3 -m deepinfer.container``) that speaks our protocol and the 2017 DeepInfer one, so the
-image also runs under the original DeepInfer Slicer module's command line. ``package push`` waits for remote
-registries.
+image also runs under the original DeepInfer Slicer module's command line. (Pushing an image to a remote
+registry is not built: no registry can be reached from the machines this is developed on.)
 """
 
 from __future__ import annotations
