@@ -87,7 +87,7 @@ def extract(card: ModelCard, store: ArtifactStore, source: Path, target: Path) -
 
 
 def brain(result: RunResult) -> BoolArray:
-    return np.asarray(result.volumes["BrainMask"].array > 0)
+    return np.asarray(result.volumes["BrainMask"].array) > 0
 
 
 def assert_same_grid(written: Path, source: Path) -> None:
@@ -140,7 +140,7 @@ def test_mask_matches_deepbets_own_pipeline(
 
 
 def test_colin27_mask_matches_ch2bet(card: ModelCard, colin27_result: RunResult, colin27_brain: Path) -> None:
-    reference = read_volume(colin27_brain).array > 0
+    reference = np.asarray(read_volume(colin27_brain).array) > 0
     overlap = dice(brain(colin27_result), reference)
     print(f"\nColin27 vs ch2bet: Dice {overlap:.4f}")
     assert overlap >= MIN_COLIN27_DICE

@@ -7,6 +7,8 @@ uint8 NRRD with the input's header; ``fail`` prints an error and exits 3; ``slee
 It needs only Python and numpy (raw NRRD, as deepinfer writes the inputs).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
@@ -36,8 +38,9 @@ TYPES = {
 BOOLEANS = {"Verbose"}
 
 
-def options(argv):
-    found, position = {}, 0
+def options(argv: list[str]) -> dict[str, str | bool]:
+    found: dict[str, str | bool] = {}
+    position = 0
     while position < len(argv):
         key = argv[position][2:]
         if key in BOOLEANS:
@@ -47,11 +50,11 @@ def options(argv):
     return found
 
 
-def read_nrrd(path):
+def read_nrrd(path: str) -> tuple[list[str], np.ndarray]:
     with open(path, "rb") as handle:
         raw = handle.read()
     head, data = raw.split(b"\n\n", 1)
-    fields = {}
+    fields: dict[str, str] = {}
     for line in head.decode().splitlines()[1:]:
         if ": " in line and ":=" not in line:
             key, value = line.split(": ", 1)
@@ -62,14 +65,14 @@ def read_nrrd(path):
     return head.decode().splitlines(), array
 
 
-def write_label(path, header, mask):
+def write_label(path: str, header: list[str], mask: np.ndarray) -> None:
     lines = [line if not line.startswith("type: ") else "type: unsigned char" for line in header]
     with open(path, "wb") as handle:
         handle.write(("\n".join(lines) + "\n\n").encode())
         handle.write(mask.astype(np.uint8).tobytes())
 
 
-def main():
+def main() -> int:
     argv = sys.argv[1:]
     print(json.dumps({"argv": argv, "uid": os.getuid(), "gid": os.getgid()}), flush=True)
     found = options(argv)
@@ -81,9 +84,9 @@ def main():
     if model == "sleep":
         time.sleep(600)
         return 0
-    header, values = read_nrrd(found["InputVolume"])
+    header, values = read_nrrd(str(found["InputVolume"]))
     threshold = float(found["Threshold"]) if "Threshold" in found else float(values.mean())
-    write_label(found["OutputLabel"], header, values > threshold)
+    write_label(str(found["OutputLabel"]), header, values > threshold)
     print("wrote", found["OutputLabel"], flush=True)
     return 0
 

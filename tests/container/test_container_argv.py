@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume
 from deepinfer import RuntimeUnavailableError, UsageError
-from deepinfer.card import import_legacy
+from deepinfer.card import ContainerRuntime, ModelCard, import_legacy
 from deepinfer.container import ContainerJob, ContainerOptions, DockerEngine, PodmanEngine, gpu_device
 from deepinfer.container._argv import JobFolder, command_argv, mount_options
 from deepinfer.run import run_model
@@ -19,7 +20,7 @@ from deepinfer.run import run_model
 HOSTILE = ["; rm -rf /", "$(id)", "--privileged", "-v /:/host", "`reboot`", "a  b && c", "--user=0:0"]
 
 
-def _run(tmp_path: Path, card=None, **options) -> tuple[FakeEngine, ContainerJob]:
+def _run(tmp_path: Path, card: ModelCard | None = None, **options: Any) -> tuple[FakeEngine, ContainerJob]:
     engine = FakeEngine()
     card = card or container_card()
     source = small_volume(tmp_path / "t2.nii.gz")
@@ -91,6 +92,7 @@ def test_a_hostile_parameter_value_is_one_argv_item_after_the_image(tmp_path: Pa
 def test_the_2017_protocol_uses_the_original_conventions(legacy_registry: Path) -> None:
     card, _ = import_legacy(_document(legacy_registry, "ProstateSegmenter.json"), "ProstateSegmenter.json")
     runtime = card.runtime
+    assert isinstance(runtime, ContainerRuntime)
     values = {"Domain": "PROMISE12", "ProcessingType": "Fast", "InferenceType": "Ensemble"}
 
     off = command_argv(card, runtime, {**values, "OutputSmoothing": False, "verbose": False})
@@ -116,6 +118,7 @@ def test_the_2017_protocol_uses_the_original_conventions(legacy_registry: Path) 
 def test_the_2017_protocol_mounts_at_the_cards_data_path(legacy_registry: Path, tmp_path: Path) -> None:
     card, _ = import_legacy(_document(legacy_registry, "NeedleFinder-gpu.json"), "NeedleFinder-gpu.json")
     job = JobFolder(tmp_path)
+    assert isinstance(card.runtime, ContainerRuntime)
 
     mounts = mount_options(card.runtime, job, ["InputVolume"])
     argv = command_argv(card, card.runtime, {"MinObjectSize": 100, "MaxLineFitError": 2.0})
@@ -132,6 +135,7 @@ def test_the_2017_protocol_mounts_at_the_cards_data_path(legacy_registry: Path, 
 
 def test_a_work_folder_with_a_comma_is_refused(tmp_path: Path) -> None:
     card = container_card()
+    assert isinstance(card.runtime, ContainerRuntime)
     with pytest.raises(UsageError, match="must not contain"):
         mount_options(card.runtime, JobFolder(tmp_path / "a,b"), ["T2"])
 
@@ -193,10 +197,11 @@ def test_engine_specific_flags() -> None:
     assert PodmanEngine(global_options=["--runtime", "runc"]).command("ps") == ["podman", "--runtime", "runc", "ps"]
 
 
-def _document(folder: Path, name: str) -> dict:
+def _document(folder: Path, name: str) -> dict[str, Any]:
     import json
 
-    return json.loads((folder / name).read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((folder / name).read_text(encoding="utf-8"))
+    return document
 
 
 def test_the_engine_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

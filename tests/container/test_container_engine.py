@@ -15,10 +15,10 @@ import pytest
 
 from container_helpers import legacy_image, no_container_left, real_engine  # noqa: F401 (fixtures)
 from deepinfer import ContainerError, RuntimeUnavailableError
-from deepinfer.card import ModelCard, import_legacy
+from deepinfer.card import ContainerRuntime, ModelCard, import_legacy
 from deepinfer.container import ContainerOptions, DockerEngine
 from deepinfer.imaging import read_volume
-from deepinfer.run import run_model
+from deepinfer.run import RunResult, run_model
 
 pytestmark = pytest.mark.usefixtures("no_container_left")
 
@@ -42,7 +42,9 @@ def _with_runtime(card: ModelCard, **changes: Any) -> ModelCard:
     return card.model_copy(update={"runtime": card.runtime.model_copy(update=changes)})
 
 
-def _run(card: ModelCard, source: Path, folder: Path, params: dict[str, Any] | None = None, **options: Any):
+def _run(
+    card: ModelCard, source: Path, folder: Path, params: dict[str, Any] | None = None, **options: Any
+) -> tuple[RunResult, dict[str, Any], list[tuple[str, int, int]]]:
     log: list[str] = []
     progress: list[tuple[str, int, int]] = []
     result = run_model(
@@ -76,6 +78,7 @@ def test_a_2017_card_runs_with_the_original_conventions(
     assert label.geometry == source.geometry
     assert np.array_equal(label.array, (np.asarray(source.array) > 60).astype(np.uint8))
     assert ("legacy model", 1, 2) in progress
+    assert isinstance(legacy_card.runtime, ContainerRuntime)
     assert result.provenance["runtime"]["image"] == legacy_card.runtime.image
 
     _, report, _ = _run(legacy_card, colin27_crop, tmp_path, {"Verbose": True})

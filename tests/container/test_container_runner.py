@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,10 +15,10 @@ from container_helpers import LOCAL_ID, FakeEngine, container_card, small_volume
 from deepinfer import ContainerError, UsageError
 from deepinfer.container import ContainerJob, ContainerOptions, LineSplitter, parse_progress
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
-from deepinfer.run import run_model
+from deepinfer.run import RunResult, run_model
 
 
-def _run(tmp_path: Path, engine: FakeEngine, **options):
+def _run(tmp_path: Path, engine: FakeEngine, **options: Any) -> tuple[RunResult, list[tuple[str, int, int]], list[str]]:
     source = tmp_path / "t2.nii.gz"
     if not source.exists():
         small_volume(source)

@@ -40,7 +40,7 @@ def test_conversion_roundtrip_is_exact(colin27_head: Volume) -> None:
 
 
 def test_bool_and_float16_are_widened(colin27_head: Volume) -> None:
-    mask = colin27_head.with_array(colin27_head.array > 60)
+    mask = colin27_head.with_array(np.asarray(colin27_head.array) > 60)
     assert volume_to_sitk(mask).GetPixelID() == sitk.sitkUInt8
     half = colin27_head.with_array(colin27_head.array.astype(np.float16))
     assert volume_to_sitk(half).GetPixelID() == sitk.sitkFloat32

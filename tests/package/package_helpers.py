@@ -15,7 +15,9 @@ from tiny_networks import tiny_onnx
 __all__ = ["add_file_artifact", "deepinfer", "tiny_onnx", "write_json"]
 
 
-def deepinfer(*argv: str, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None):
+def deepinfer(
+    *argv: str, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     return subprocess.run(

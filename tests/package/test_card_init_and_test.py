@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_init_drafts_a_valid_runnable_card_from_the_graph(
     source, mask = read_volume(colin27_crop), read_volume(output)
     assert mask.geometry == source.geometry
     values = np.asarray(source.array, np.float64)
-    assert np.array_equal(mask.array > 0, values > values.mean())  # z-score, 2·x, sigmoid > 0.5
+    assert np.array_equal(np.asarray(mask.array) > 0, values > values.mean())  # z-score, 2·x, sigmoid > 0.5
 
 
 def test_init_with_several_output_channels_uses_softmax_and_argmax(model_folder: Path, shared_home: Path) -> None:
@@ -76,7 +77,7 @@ def test_init_refuses_a_2d_network_and_a_card_outside_the_models_folder(
     assert outside.returncode == 2 and "model's folder" in outside.stderr
 
 
-def _card_with_example(folder: Path, draft: dict, crop: Path, expected: Path) -> Path:
+def _card_with_example(folder: Path, draft: dict[str, Any], crop: Path, expected: Path) -> Path:
     card = json.loads(json.dumps(draft))
     add_file_artifact(card, folder, "example_t1", crop)
     add_file_artifact(card, folder, "example_mask", expected)

@@ -13,7 +13,7 @@ from package_helpers import deepinfer
 
 from container_helpers import BASE_IMAGE, no_container_left, real_engine  # noqa: F401 (fixtures)
 from deepinfer._metrics import dice
-from deepinfer.card import ModelCard, load_card, parse_card
+from deepinfer.card import ContainerRuntime, ModelCard, load_card, parse_card
 from deepinfer.container import ContainerJob, ContainerOptions, DockerEngine
 from deepinfer.imaging import Volume, read_volume
 from deepinfer.run import run_model
@@ -48,7 +48,8 @@ def packaged(real_engine: DockerEngine, shared_home: Path, tmp_path_factory: pyt
         home=shared_home,
     )
     assert built.returncode == 0, built.stderr
-    assert built.stdout.strip() == load_card(card_file).runtime.image
+    runtime = load_card(card_file).runtime
+    assert isinstance(runtime, ContainerRuntime) and built.stdout.strip() == runtime.image
     return card_file
 
 
@@ -119,7 +120,8 @@ def test_the_containerized_run_equals_the_in_process_run(
     }
     _assert_same(results, in_process, t2_like)
     provenance = json.loads((tmp_path / "mask.provenance.json").read_text())
-    assert provenance["runtime"]["image"] == load_card(packaged).runtime.image
+    runtime = load_card(packaged).runtime
+    assert isinstance(runtime, ContainerRuntime) and provenance["runtime"]["image"] == runtime.image
 
 
 def test_the_image_speaks_the_2017_protocol(

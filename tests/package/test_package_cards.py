@@ -11,7 +11,7 @@ from package_helpers import add_file_artifact, tiny_onnx
 
 from container_helpers import FakeEngine, container_card
 from deepinfer import UsageError
-from deepinfer.card import load_card, parse_card
+from deepinfer.card import FileSource, ModelCard, load_card, parse_card
 from deepinfer.package import build_image, draft_card, image_card, protocol_args
 from deepinfer.package import container_card as new_container_card
 
@@ -59,10 +59,18 @@ def test_the_container_card_keeps_the_description_and_pins_the_image(card_with_e
     assert (beside.inputs, beside.outputs, beside.parameters) == (card.inputs, card.outputs, card.parameters)
     assert beside.pipeline == [] and "model" not in {a.name for a in beside.artifacts}
     assert card.artifact("model").sha256 in beside.notes[-1]
-    assert [a.source.path for a in beside.artifacts] == ["t1.nii.gz", "mask.nii.gz"]
-    assert [a.source.path for a in above.artifacts] == ["model/t1.nii.gz", "model/mask.nii.gz"]
+    assert _file_paths(beside) == ["t1.nii.gz", "mask.nii.gz"]
+    assert _file_paths(above) == ["model/t1.nii.gz", "model/mask.nii.gz"]
     assert below.artifacts == [] and below.examples == []  # a path out of the card's folder is never written
     assert len(beside.examples) == 1 and len(above.examples) == 1
+
+
+def _file_paths(card: ModelCard) -> list[str]:
+    paths = []
+    for artifact in card.artifacts:
+        assert isinstance(artifact.source, FileSource)
+        paths.append(artifact.source.path)
+    return paths
 
 
 def test_the_protocol_template_passes_every_member() -> None:

@@ -22,7 +22,7 @@ from deepinfer.runners._runtimes import can_run, candidates, check_choice, host_
 from deepinfer.store import sha256_file
 from tiny_networks import tiny_onnx
 
-BATCH = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4, 4) / 10
+BATCH = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4, 4) / np.float32(10)
 
 
 @pytest.fixture
@@ -80,7 +80,9 @@ def test_auto_measures_once_then_remembers(model: Path, tmp_path: Path) -> None:
 
 
 def test_a_remembered_runtime_and_shape_are_prepared_in_the_background(model: Path, tmp_path: Path) -> None:
-    assert cache(model, tmp_path, "auto")("model").prepare() is False  # nothing remembered yet: nothing to do
+    fresh = cache(model, tmp_path, "auto")("model")
+    assert isinstance(fresh, SelectedNetwork)
+    assert fresh.prepare() is False  # nothing remembered yet: nothing to do
     cache(model, tmp_path, "auto")("model")(BATCH)
     path = tmp_path / "runtimes" / "choices.json"
     document = json.loads(path.read_text())
@@ -120,6 +122,7 @@ def test_runtimes_are_measured_only_after_the_preparations_end(
     monkeypatch.setattr(choice, "prepare", slow_prepare)
     monkeypatch.setattr(contest, "measure", recorded_measure)
     other = cache(model, tmp_path, "auto")("model")  # prepares the remembered shape, is called with another
+    assert isinstance(other, SelectedNetwork)
     small = np.ones((1, 1, 3, 3, 3), np.float32)
     np.testing.assert_allclose(other(small), 2 * small)
     assert other.describe()["chosen"] == "measured"

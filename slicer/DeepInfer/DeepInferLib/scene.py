@@ -39,7 +39,7 @@ def ijk_to_ras(node: Any) -> list[list[float]]:
 
 def dimensions(node: Any) -> tuple[int, int, int]:
     image = node.GetImageData()
-    return tuple(image.GetDimensions()) if image is not None else (0, 0, 0)  # type: ignore[return-value]
+    return tuple(image.GetDimensions()) if image is not None else (0, 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------- export
