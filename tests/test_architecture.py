@@ -40,8 +40,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "ClassScoresMember", "ContainerRuntime",
         "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter", "IMAGE_NAME",
         "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER", "ParameterValues",
-        "PointListMember", "Precision", "ProbabilityMapMember", "SEMVER", "SHA256", "ScalarMember", "Step",
-        "StringParameter", "UrlSource", "VolumeMember", "WheelMemberSource", "card_json_schema", "card_summary",
+        "PointListMember", "Precision", "ProbabilityMapMember", "SEMVER", "SHA256", "ScalarMember", "SeriesRule",
+        "Step", "StringParameter", "UrlSource", "VolumeMember", "WheelMemberSource", "card_json_schema", "card_summary",
         "default_value", "dump_card", "import_legacy", "json_path", "load_card", "load_legacy", "looks_like_legacy",
         "parse_card", "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
     ],
@@ -78,9 +78,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"
     ],
     "deepinfer.run": [
-        "RunResult", "StagedOutputs", "check_inputs", "check_working_memory", "fetch_artifact", "input_warnings",
-        "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model",
-        "runtime_record", "storage_error", "volume_outputs", "write_report"
+        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "fetch_artifact",
+        "input_warnings", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path", "provenance_record",
+        "run_model", "runtime_record", "storage_error", "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",

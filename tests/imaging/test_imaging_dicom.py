@@ -43,22 +43,25 @@ def test_oblique_series_keeps_its_geometry(colin27_head: Volume, tmp_path: Path)
     np.testing.assert_array_equal(volume.array, oblique.array)
 
 
-def test_folder_with_several_series_reads_the_largest(colin27_head: Volume, tmp_path: Path) -> None:
+def test_folder_with_several_series_is_refused_unless_one_is_picked(colin27_head: Volume, tmp_path: Path) -> None:
+    """Never the largest by default: two series and no rule list both; ``series_uid`` picks one."""
     folder = tmp_path / "mixed"
     first_slices = crop(colin27_head, (0, 0, 0), (48, 56, 5))
     write_dicom_series(volume_to_sitk(first_slices), folder / "a", "1.2.826.0.1.3680043.2.1125.2.1")
     write_dicom_series(volume_to_sitk(colin27_head), folder / "b", "1.2.826.0.1.3680043.2.1125.2.2")
     for file in [*sorted((folder / "a").iterdir()), *sorted((folder / "b").iterdir())]:
         shutil.move(file, folder / f"{file.parent.name}_{file.name}")
-    volume = read_volume(folder)
+    with pytest.raises(InputError, match="holds 2 DICOM series") as caught:
+        read_volume(folder)
+    assert "1.2.826.0.1.3680043.2.1125.2.1" in str(caught.value)
+    volume = read_volume(folder, series_uid="1.2.826.0.1.3680043.2.1125.2.2")
     assert volume.geometry.size == colin27_head.geometry.size
-    assert volume.metadata["dicom_series_uid"] == "1.2.826.0.1.3680043.2.1125.2.2"
     assert "2 DICOM series" in volume.metadata["note"]
 
 
 def test_folder_without_dicom_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an image\n")
-    with pytest.raises(InputError, match="no DICOM series") as caught:
+    with pytest.raises(InputError, match="no DICOM image series") as caught:
         read_volume(tmp_path)
     assert str(tmp_path) in str(caught.value)
 
@@ -80,13 +83,8 @@ def test_real_single_slice_mr_reads_as_one_slice_volume(tmp_path: Path) -> None:
     np.testing.assert_array_equal(volume.array[:, :, 0], dataset.pixel_array.T)
 
 
-def test_real_multiframe_dose_reads_as_3d(tmp_path: Path) -> None:
-    """pydicom's rtdose.dcm: one multi-frame file (15 frames of 10×10) is a 3D volume."""
-    pydicom = need("pydicom", reason="the real DICOM test files ship with pydicom")
-    source = pydicom_test_file("rtdose.dcm")
-    shutil.copy(source, tmp_path / "rtdose.dcm")
-    volume = read_volume(tmp_path)
-    frames = pydicom.dcmread(source).pixel_array
-    assert volume.geometry.size == (10, 10, 15)
-    np.testing.assert_array_equal(volume.array, frames.transpose(2, 1, 0))
-    assert volume.metadata["dicom_modality"] == "RTDOSE"
+def test_real_multiframe_dose_is_refused(tmp_path: Path) -> None:
+    """pydicom's rtdose.dcm (one file of 15 frames): a multi-frame object is refused, not read by a guess."""
+    shutil.copy(pydicom_test_file("rtdose.dcm"), tmp_path / "rtdose.dcm")
+    with pytest.raises(InputError, match=r"rtdose\.dcm is a multi-frame"):
+        read_volume(tmp_path)

@@ -34,6 +34,7 @@ from deepinfer.card._model import (
 from deepinfer.card._params import ParameterValues, default_value, resolve_parameters
 from deepinfer.card._precision import FastBounds, Precision
 from deepinfer.card._schema import card_json_schema, schema_text
+from deepinfer.card._series_rule import SeriesRule
 from deepinfer.card._summary import card_summary
 from deepinfer.card._validate import (
     dump_card,
@@ -70,6 +71,7 @@ __all__ = [
     "Precision",
     "ProbabilityMapMember",
     "ScalarMember",
+    "SeriesRule",
     "Step",
     "StringParameter",
     "UrlSource",

@@ -1,31 +1,35 @@
-"""Read a DICOM series from a folder (SimpleITK / GDCM).
+"""Read one DICOM series from a folder or a zip: pydicom chooses it, SimpleITK (GDCM) reads its voxels.
 
-The folder's files are grouped by SeriesInstanceUID; the series with the most files is read, its slices in
-the order GDCM sorts them (along the slice normal, by ImagePositionPatient). Several series in one folder are
-not an error: the largest is used and the volume's metadata says so. A single slice is a volume one voxel
-thick (SimpleITK gives it a third spacing of 1 mm). Only the folder's own files are looked at, not
-sub-folders.
+The series is chosen from the headers (:mod:`deepinfer.imaging._series`: by UID, by the card's rule, or the only
+one; never the largest by default), its slices ordered along the slice normal and checked for one regular grid
+(:mod:`deepinfer.imaging._slices`); SimpleITK then reads exactly those files in that order. Every file below the
+folder is looked at, so a DICOMDIR's media folder reads like any other. A zip is extracted with the artifact
+store's safe extraction (no links, no paths outside, capped sizes) into a temporary folder that is removed
+afterwards. A single slice is a volume one voxel thick (SimpleITK gives it a third spacing of 1 mm).
 """
 
 from __future__ import annotations
 
-import logging
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from deepinfer._exceptions import InputError
+from deepinfer._exceptions import FetchError, InputError
+from deepinfer.card import SeriesRule
+from deepinfer.imaging._series import choose_series, scan_series
 from deepinfer.imaging._sitk import simpleitk
-
-logger = logging.getLogger(__name__)
+from deepinfer.imaging._slices import ordered_slices
+from deepinfer.store import extract_archive
 
 _MODALITY_TAG = "0008|0060"
 
 
 @contextmanager
 def _quiet_itk() -> Iterator[None]:
-    """Silence ITK's console warnings (e.g. GDCM's "No Series were found") for the duration."""
+    """Silence ITK's console warnings for the duration."""
     sitk = simpleitk()
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
@@ -35,33 +39,51 @@ def _quiet_itk() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
-def dicom_series_in(folder: Path) -> dict[str, tuple[str, ...]]:
-    """Every DICOM series in the folder: SeriesInstanceUID → its files, sorted by GDCM."""
-    sitk = simpleitk()
-    with _quiet_itk():
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        return {uid: tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in uids}
+def is_dicom_zip(path: Path) -> bool:
+    return path.name.lower().endswith(".zip")
 
 
-def read_dicom_series(folder: Path) -> tuple[Any, dict[str, str]]:
-    """The largest DICOM series in the folder as a SimpleITK image, with metadata saying which it was."""
+def read_dicom_series(
+    folder: Path, rule: SeriesRule | None = None, uid: str | None = None, *, source: Path | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The chosen DICOM series below ``folder`` as a SimpleITK image, with metadata saying which it was
+    (``source``: the path error messages name, the zip a folder was extracted from)."""
     sitk = simpleitk()
-    series = dicom_series_in(folder)
-    if not series:
-        raise InputError(f"{folder}: a folder with no DICOM series in it (a DICOM series folder is expected)")
-    uid, files = max(series.items(), key=lambda item: len(item[1]))
+    source = source or folder
+    found = scan_series(folder, source)
+    series = choose_series(source, found, rule, uid)
+    files = ordered_slices(source, folder, series)
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
+    reader.SetFileNames([str(path) for path in files])
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        image = reader.Execute()
+        with _quiet_itk():
+            image = reader.Execute()
     except RuntimeError:
-        raise InputError(f"{folder}: the DICOM series {uid} ({len(files)} files) cannot be read") from None
-    metadata = {"format": "DICOM", "dicom_series_uid": uid, "dicom_files": str(len(files))}
+        raise InputError(f"{source}: the DICOM series {series.uid} ({len(files)} files) cannot be read") from None
+    metadata = {
+        "format": "DICOM",
+        "dicom_series_uid": series.uid,
+        "dicom_files": str(len(files)),
+        "dicom_description": series.description,
+    }
     if reader.HasMetaDataKey(0, _MODALITY_TAG):
         metadata["dicom_modality"] = reader.GetMetaData(0, _MODALITY_TAG).strip()
-    if len(series) > 1:
-        note = f"the folder holds {len(series)} DICOM series; read the largest, {uid} ({len(files)} files)"
-        metadata["note"] = note
-        logger.warning("%s: %s", folder, note)
+    if len(found) > 1:
+        metadata["note"] = f"the input holds {len(found)} DICOM series; read {series.uid} ({len(files)} files)"
     return image, metadata
+
+
+def read_dicom_zip(
+    archive: Path, rule: SeriesRule | None = None, uid: str | None = None
+) -> tuple[Any, dict[str, str]]:
+    """The chosen DICOM series of a zip, extracted safely into a temporary folder (removed afterwards)."""
+    if not zipfile.is_zipfile(archive):
+        raise InputError(f"{archive}: not a zip archive (a .zip input must hold DICOM files)")
+    with tempfile.TemporaryDirectory(prefix="deepinfer-dicom-") as scratch:
+        folder = Path(scratch) / "series"
+        try:
+            extract_archive(archive, folder)
+        except FetchError as error:
+            raise InputError(f"{archive}: refused: {str(error).removeprefix(archive.name + ': ')}") from None
+        return read_dicom_series(folder, rule, uid, source=archive)

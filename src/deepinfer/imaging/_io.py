@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from deepinfer._exceptions import DeepInferError, InputError, UsageError
+from deepinfer.card import SeriesRule
 from deepinfer.imaging._convert import volume_from_sitk, volume_to_sitk
 from deepinfer.imaging._detached import detached_data_files
-from deepinfer.imaging._dicom import read_dicom_series
+from deepinfer.imaging._dicom import is_dicom_zip, read_dicom_series, read_dicom_zip
 from deepinfer.imaging._nifti import NiftiLayout, nifti_is_complete, nifti_nonfinite_voxels, nifti_voxel_sizes
 from deepinfer.imaging._sitk import simpleitk
 from deepinfer.imaging._volume import Geometry, Volume
@@ -68,20 +69,32 @@ def image_suffix(path: Path) -> str | None:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def read_volume(path: Path | str, *, allow_nonfinite: bool = False, self_contained: bool = False) -> Volume:
-    """Read a 3D scalar volume from a NIfTI/NRRD/MetaImage file or a DICOM series folder.
+def read_volume(
+    path: Path | str,
+    *,
+    allow_nonfinite: bool = False,
+    self_contained: bool = False,
+    series: SeriesRule | None = None,
+    series_uid: str | None = None,
+) -> Volume:
+    """Read a 3D scalar volume from a NIfTI/NRRD/MetaImage file, or a DICOM series from a folder or a ``.zip``.
 
     Detached voxel data (a ``.mhd``/``.nhdr``, or a ``.mha``/``.nrrd`` naming a data file) must be regular
     files inside the header's folder; ``self_contained=True`` (what the server asks of uploads) refuses
     detached data altogether.
 
     The array is indexed ``[i, j, k]`` and keeps the file's voxel type. ``metadata["format"]`` names the
-    format; a DICOM folder also gives ``dicom_series_uid``, ``dicom_files``, ``dicom_modality`` and, when the
-    folder holds several series, a ``note`` saying the largest was read."""
+    format; a DICOM input also gives ``dicom_series_uid``, ``dicom_files``, ``dicom_description``,
+    ``dicom_modality`` and, when it holds several series, a ``note`` saying which was read. The series is the one
+    with ``series_uid``, else the only one meeting the ``series`` rule, else the only one: anything else is an
+    :class:`InputError` listing the series found (see :mod:`deepinfer.imaging._series`)."""
     path = Path(path)
     nifti: NiftiLayout | None = None
-    if path.is_dir():
-        image, metadata = read_dicom_series(path)
+    dicom_zip = path.is_file() and is_dicom_zip(path)
+    if path.is_dir() or dicom_zip:
+        image, metadata = read_dicom_zip(path, series, series_uid) if dicom_zip else read_dicom_series(
+            path, series, series_uid
+        )
         _check_layout(path, image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
         _check_grid(path, image)
     elif path.is_file():
@@ -101,10 +114,12 @@ def read_volume(path: Path | str, *, allow_nonfinite: bool = False, self_contain
 
 def image_files(path: Path | str, *, self_contained: bool = False) -> list[Path]:
     """The files reading ``path`` opens: the file and its detached voxel data (checked as by
-    :func:`read_volume`), or every file below a DICOM folder, sorted."""
+    :func:`read_volume`), every file below a DICOM folder, sorted, or a DICOM zip itself."""
     path = Path(path)
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
+    if is_dicom_zip(path):
+        return [path]
     return [path, *detached_data_files(path, _kind(path), self_contained=self_contained)]
 
 
@@ -112,7 +127,7 @@ def _kind(path: Path) -> str:
     suffix = image_suffix(path)
     if suffix is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
-        raise InputError(f"{path}: unsupported file type (expected {supported} or a DICOM series folder)")
+        raise InputError(f"{path}: unsupported file type (expected {supported}, a DICOM folder or a DICOM .zip)")
     return _FORMATS[suffix]
 
 

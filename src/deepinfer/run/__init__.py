@@ -10,13 +10,21 @@ runtime (or the card's container), and writes every output with its provenance s
 
 from deepinfer.run._memory import check_working_memory
 from deepinfer.run._outputs import StagedOutputs, storage_error
-from deepinfer.run._plan import check_inputs, output_stem, plan_outputs, provenance_path, volume_outputs
+from deepinfer.run._plan import (
+    check_input_names,
+    check_inputs,
+    output_stem,
+    plan_outputs,
+    provenance_path,
+    volume_outputs,
+)
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
 from deepinfer.run._run import RunResult, fetch_artifact, labelled_volume_ml, run_model, write_report
 
 __all__ = [
     "RunResult",
     "StagedOutputs",
+    "check_input_names",
     "check_inputs",
     "check_working_memory",
     "fetch_artifact",

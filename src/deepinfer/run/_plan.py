@@ -3,7 +3,7 @@ the checks on the input and output paths before anything is read."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from deepinfer._exceptions import InputError, UsageError
@@ -48,16 +48,22 @@ def provenance_path(output: Path) -> Path:
     return output.with_name(f"{output_stem(output)}.provenance.json")
 
 
+def check_input_names(card: ModelCard, given: Iterable[str]) -> None:
+    """A :class:`UsageError` naming the inputs ``card`` does not have, or the required ones not given."""
+    names = {m.name for m in card.inputs}
+    given = set(given)
+    unknown = sorted(given - names)
+    if unknown:
+        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
+    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in given]
+    if missing:
+        raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
+
+
 def check_inputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
     """Refuse unknown or missing inputs, input files that do not exist, outputs that would overwrite an
     input, and output folders that do not exist."""
-    names = {m.name for m in card.inputs}
-    unknown = sorted(set(inputs) - names)
-    if unknown:
-        raise UsageError(f"{card.id} has no input {', '.join(unknown)}; its inputs are {', '.join(sorted(names))}")
-    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in inputs]
-    if missing:
-        raise UsageError(f"{card.id} needs the input(s) {', '.join(missing)}")
+    check_input_names(card, inputs)
     for name, path in inputs.items():
         if not path.exists():
             raise InputError(f"{path}: no such file or folder (input {name})")

@@ -10,7 +10,7 @@ from typing import Any
 from deepinfer._exceptions import UsageError
 from deepinfer.card import ModelCard, card_summary, resolve_parameters
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
-from deepinfer.run import provenance_path, volume_outputs
+from deepinfer.run import check_input_names, provenance_path, volume_outputs
 from deepinfer.server._errors import ApiError
 from deepinfer.server._uploads import Upload
 
@@ -87,18 +87,18 @@ def build_job(job_id: str, card: ModelCard, upload: Upload) -> Job:
         raise ApiError(422, str(error)) from None
     inputs = _inputs(card, upload)
     outputs = {name: f"{name}{output_format}" for name in volume_outputs(card)}
-    return Job(job_id, card.ref, values, inputs, outputs, output_format, created=time.time())
+    # (a plain dict: the job record is copied and stored as JSON, and the worker checks the values again)
+    return Job(job_id, card.ref, dict(values), inputs, outputs, output_format, created=time.time())
 
 
 def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:
-    accepted = [m.name for m in card.inputs if m.type in FILE_INPUT_TYPES]
-    unexpected = sorted(set(upload.files) - set(accepted))
-    if unexpected:
-        names = ", ".join(accepted)
-        raise ApiError(422, f"{card.id} has no image input {', '.join(unexpected)}; its inputs are {names}")
-    missing = [m.name for m in card.inputs if getattr(m, "required", True) and m.name not in upload.files]
-    if missing:
-        raise ApiError(422, f"{card.id} needs the input(s) {', '.join(missing)} (a file field each)")
+    try:
+        check_input_names(card, upload.files)  # the same check as a local run's
+    except UsageError as error:
+        raise ApiError(422, f"{error} (a file field each)") from None
+    not_files = sorted(m.name for m in card.inputs if m.name in upload.files and m.type not in FILE_INPUT_TYPES)
+    if not_files:
+        raise ApiError(422, f"{card.id}: the input(s) {', '.join(not_files)} are not images and cannot be uploaded")
     empty = [name for name, item in upload.files.items() if item.bytes == 0]
     if empty:
         raise ApiError(422, f"the input file(s) {', '.join(empty)} are empty")
