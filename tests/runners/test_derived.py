@@ -177,3 +177,37 @@ def test_without_the_onnx_package_auto_leaves_the_onnx_runtimes_out_with_a_note(
     assert "Traceback" not in result.stderr
     # asked for explicitly, the exporter's own failure is one clear line, not the exporter's traceback
     assert refused == "net.pt: torch's ONNX export failed: Module onnx is not installed!"
+
+
+WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # as on an install without torch (and so without its ONNX exporter)
+import numpy as np
+from pathlib import Path
+from deepinfer._exceptions import RuntimeUnavailableError
+from deepinfer.runners import NetworkCache
+net, home = Path(sys.argv[1]), Path(sys.argv[2])
+try:
+    NetworkCache("torchscript", lambda name: net, 1, runtime="auto", home=home)("net")(
+        np.ones((1, 1, 8, 8, 8), np.float32)
+    )
+except RuntimeUnavailableError as error:
+    print(error)
+"""
+
+
+def test_without_torch_a_torchscript_card_says_how_to_install_what_it_needs(
+    torchscript_net: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, str(torchscript_net), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == (
+        "no runtime could run net: onnxruntime: converting TorchScript to ONNX needs torch "
+        "(pip install 'deepinfer[torch]'); openvino: converting TorchScript to ONNX needs torch "
+        "(pip install 'deepinfer[torch]'); torchscript: not installed (pip install 'deepinfer[torch]')"
+    )
+    assert "Traceback" not in result.stderr

@@ -142,5 +142,6 @@ def _reasons(spec: NetworkSpec, rejected: dict[str, str]) -> str:
     reasons = dict(rejected)
     for name, runtime in RUNTIMES.items():
         if name not in reasons and can_run(spec.card_type, name) and not installed(name):
-            reasons[name] = f"not installed (pip install {runtime.distributions[0]})"
+            package = "'deepinfer[torch]'" if runtime.module == "torch" else runtime.distributions[0]
+            reasons[name] = f"not installed (pip install {package})"
     return "; ".join(f"{name}: {reason}" for name, reason in reasons.items()) or "no runtime is installed"
