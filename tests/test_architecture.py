@@ -79,8 +79,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.run": [
         "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "fetch_artifact",
-        "input_warnings", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path", "provenance_record",
-        "run_model", "runtime_record", "storage_error", "volume_outputs", "write_report"
+        "input_warnings", "label_statistics", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path",
+        "provenance_record", "run_model", "runtime_record", "stage_statistics", "statistics_paths", "storage_error",
+        "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",

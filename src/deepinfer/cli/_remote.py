@@ -153,7 +153,9 @@ def run_remote(
             staged.commit()
     record = {**(final.get("provenance") or {}), "server": {"url": target.url, "job": job_id}}
     seconds = time.perf_counter() - start
-    return RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
+    result = RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
+    result.statistics = dict(final.get("statistics") or {})
+    return result
 
 
 def _feeder(progress: ProgressCallback) -> Callable[[dict[str, Any]], None]:
@@ -179,8 +181,9 @@ def _download_all(
 ) -> dict[str, Path]:
     """Every output and its provenance sidecar, staged (the caller commits them all at once)."""
     from deepinfer.imaging import image_suffix, read_volume
-    from deepinfer.run import provenance_path
+    from deepinfer.run import provenance_path, stage_statistics
 
+    statistics = final.get("statistics") or {}
     for name, path in outputs.items():
         if image_suffix(path) == output_format:
             client.download(
@@ -194,6 +197,8 @@ def _download_all(
             finally:
                 temporary.unlink(missing_ok=True)
         staged.json(_local_provenance(final, job_id, client.url, name, path, inputs), provenance_path(path))
+        if name in statistics:  # as a local run writes them, from the server's rows
+            stage_statistics(staged, name, path, next(iter(inputs)), statistics[name])
     return dict(outputs)
 
 

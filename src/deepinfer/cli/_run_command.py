@@ -30,9 +30,12 @@ from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
+from deepinfer.cli._statistics_table import print_statistics
 from deepinfer.registry import default_registry
 
-COMMON = {"input", "output", "threads", "progress", "report", "server", "token", "help", "runtime", "precision"}
+COMMON = {
+    "input", "output", "threads", "progress", "report", "server", "token", "help", "runtime", "precision", "series"
+}
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 
@@ -112,6 +115,19 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
             ],
         ),
         inspect.Parameter(
+            "series",
+            _KW,
+            default=[],
+            annotation=Annotated[
+                list[str],
+                typer.Option(
+                    "--series",
+                    metavar="[NAME=]UID",
+                    help="The DICOM series (SeriesInstanceUID) to read from a DICOM folder or zip that holds several.",
+                ),
+            ],
+        ),
+        inspect.Parameter(
             "threads",
             _KW,
             default=None,
@@ -179,11 +195,15 @@ def _run(
     if primary is None:
         raise UsageError(f"{card.id}: give the main output ({output_names[0]}) with -o PATH")
     plan = plan_outputs(card, primary, explicit)
+    chosen_series = _pairs(card, options["series"], list(input_paths) or ["?"], "series")
+    series = {name: str(uid) for name, uid in chosen_series.items()}
     progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:
         callback = no_progress if progress is ProgressMode.none else reporter
         target = chosen_target(options, remote)
+        if target is not None and series:
+            raise UsageError("--series works on a local run; give the server an input that holds one series")
         if target is not None:
             result = run_remote(target, card, input_paths, plan, values, callback, options["report"])
         else:
@@ -199,11 +219,13 @@ def _run(
                 container=_container_options(card, progress, reporter.log),
                 runtime=chosen(options, "runtime"),
                 precision=chosen(options, "precision"),
+                series=series,
             )
     for warning in getattr(result, "warnings", []):
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
+    print_statistics(err, getattr(result, "statistics", {}))
     if result.report is not None:
         err.print(f"[green]✓[/] picture → {result.report}", highlight=False, soft_wrap=True)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")

@@ -4,7 +4,8 @@ batch, ``card test``, the container entrypoint).
 :func:`run_model` resolves the card's parameters, checks the inputs and output paths (:func:`check_inputs`),
 reads the inputs, estimates the working memory (:func:`check_working_memory`), runs the pipeline on the chosen
 runtime (or the card's container), and writes every output with its provenance sidecar
-(:func:`provenance_record`) and a picture through :class:`StagedOutputs`: all or nothing.
+(:func:`provenance_record`), per-label statistics of labelmaps (:func:`label_statistics`) and a picture through
+:class:`StagedOutputs`: all or nothing.
 :func:`plan_outputs` says where a card's outputs go for a primary output path.
 """
 
@@ -20,6 +21,7 @@ from deepinfer.run._plan import (
 )
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
 from deepinfer.run._run import RunResult, fetch_artifact, labelled_volume_ml, run_model, write_report
+from deepinfer.run._statistics import label_statistics, stage_statistics, statistics_paths
 
 __all__ = [
     "RunResult",
@@ -29,6 +31,7 @@ __all__ = [
     "check_working_memory",
     "fetch_artifact",
     "input_warnings",
+    "label_statistics",
     "labelled_volume_ml",
     "output_stem",
     "plan_outputs",
@@ -36,6 +39,8 @@ __all__ = [
     "provenance_record",
     "run_model",
     "runtime_record",
+    "stage_statistics",
+    "statistics_paths",
     "storage_error",
     "volume_outputs",
     "write_report",

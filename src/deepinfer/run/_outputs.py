@@ -4,7 +4,7 @@ only when all of them are written are they renamed into place.
 A rerun that fails (a full disk while writing the PNG, a bad value) leaves the previous run's outputs as they were
 and no temporary file behind. A staging folder is a hidden ``.deepinfer-staging-*`` folder in each target's folder
 (a rename within one file system cannot fail for lack of space). A detached data file (``.raw`` beside a
-``.nhdr``) is renamed before its header, the images before their provenance and picture.
+``.nhdr``) is renamed before its header, the images before their provenance, statistics and picture.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def storage_error(path: Path, error: OSError) -> DeepInferError:
 
 def _commit_order(item: Path) -> int:
     name = item.name.lower()
-    if name.endswith((".json", ".png")):
+    if name.endswith((".json", ".csv", ".png")):
         return 2
     return 1 if name.endswith(SUPPORTED_SUFFIXES) else 0
 
 
 class StagedOutputs:
-    """Stage files with :meth:`volume`, :meth:`json` and :meth:`path`; :meth:`commit` renames them all into place.
+    """Stage files with :meth:`volume`, :meth:`json`, :meth:`text` and :meth:`path`; :meth:`commit` renames them
+    all into place.
 
     Used as a context manager: leaving it without a commit (an error) removes everything staged."""
 
@@ -78,6 +79,12 @@ class StagedOutputs:
     def json(self, document: Mapping[str, Any], target: Path) -> None:
         try:
             write_bytes(self.path(target), (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+        except OSError as error:
+            raise storage_error(target, error) from None
+
+    def text(self, content: str, target: Path) -> None:
+        try:
+            write_bytes(self.path(target), content.encode("utf-8"))
         except OSError as error:
             raise storage_error(target, error) from None
 

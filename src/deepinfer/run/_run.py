@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepinfer._exceptions import InputError, PipelineError, RuntimeUnavailableError
-from deepinfer.card import ModelCard, resolve_parameters
+from deepinfer._exceptions import InputError, PipelineError, RuntimeUnavailableError, UsageError
+from deepinfer.card import ModelCard, VolumeMember, resolve_parameters
 from deepinfer.imaging import Volume, read_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
 from deepinfer.run._memory import check_working_memory
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import check_inputs, provenance_path
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
+from deepinfer.run._statistics import output_statistics, stage_statistics
 from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore
 
@@ -43,6 +44,9 @@ class RunResult:
     """What the user should know about the run (an input that looks empty); also in the provenance."""
     networks_opened: int = 0
     """How many networks this run had to open (0 when the caller kept them all warm)."""
+    statistics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per-label statistics of each labelmap output (output name → one row per label; see
+    :mod:`deepinfer.run._statistics`); also in the provenance and in ``STEM.statistics.json/.csv``."""
 
 
 def fetch_artifact(
@@ -77,6 +81,7 @@ def run_model(
     runtime: str | None = None,
     precision: str | None = None,
     self_contained: bool = False,
+    series: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run ``card`` on input files and write every planned output (atomically) with a provenance sidecar.
 
@@ -88,15 +93,17 @@ def run_model(
     A ``runtime: container`` card runs in its container (``container``: engine, timeout, GPU, log; default
     from the environment); every other card runs its pipeline in this process, after checking that its
     estimated working memory fits (:mod:`deepinfer.run._memory`). ``self_contained``: refuse inputs whose voxels
-    lie in detached data files (what the server asks of uploads).
+    lie in detached data files (what the server asks of uploads). ``series``: input name → the
+    SeriesInstanceUID to read from a DICOM folder or zip (else the card's series rule chooses, or the only one).
 
-    The outputs, their provenance and the picture are written all or nothing: a failure leaves the files of an
-    earlier run in place and nothing half-written."""
+    Each labelmap output gets per-label statistics beside it (``STEM.statistics.json`` and ``.csv``, also in
+    the provenance). The outputs, their provenance, statistics and the picture are written all or nothing: a
+    failure leaves the files of an earlier run in place and nothing half-written."""
     values = resolve_parameters(card, params)
     check_inputs(card, inputs, outputs)
     started_at = datetime.now(UTC)
     start = clock()
-    volumes_in = {name: read_volume(path, self_contained=self_contained) for name, path in inputs.items()}
+    volumes_in = read_inputs(card, inputs, self_contained, series or {})
     timings = {"read_s": clock() - start, "load_s": 0.0}
     networks_opened = 0
     warnings = input_warnings(volumes_in, inputs)
@@ -135,15 +142,54 @@ def run_model(
         record["warnings"] = warnings
     if networks is not None:
         record["runtime"].update(runtime_record(networks))
+    _record_series(record, volumes_in)
+    statistics = output_statistics(card, results, volumes_in, outputs)
+    if statistics:
+        record["statistics"] = statistics
     with StagedOutputs() as staged:
         for name, path in outputs.items():
             staged.volume(results[name], path)
             staged.json({**record, "output": {"name": name, "file": path.name}}, provenance_path(path))
+            if name in statistics:
+                stage_statistics(staged, name, path, card.inputs[0].name, statistics[name])
         picture = write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
         staged.commit()
     return RunResult(
-        card, dict(outputs), results, values, seconds, record, volumes_in, picture, timings, warnings, networks_opened
+        card,
+        dict(outputs),
+        results,
+        values,
+        seconds,
+        record,
+        volumes_in,
+        picture,
+        timings,
+        warnings,
+        networks_opened,
+        statistics,
     )
+
+
+def read_inputs(
+    card: ModelCard, inputs: Mapping[str, Path], self_contained: bool, series: Mapping[str, str]
+) -> dict[str, Volume]:
+    """Every input volume; a DICOM input's series is the one ``series`` names, else the card's rule chooses."""
+    unknown = sorted(set(series) - set(inputs))
+    if unknown:
+        raise UsageError(f"--series names {', '.join(unknown)}, which is not an input given ({', '.join(inputs)})")
+    rules = {m.name: m.series for m in card.inputs if isinstance(m, VolumeMember)}
+    return {
+        name: read_volume(path, self_contained=self_contained, series=rules.get(name), series_uid=series.get(name))
+        for name, path in inputs.items()
+    }
+
+
+def _record_series(record: dict[str, Any], volumes: Mapping[str, Volume]) -> None:
+    """Which DICOM series each DICOM input was read from, in the provenance's input records."""
+    for name, volume in volumes.items():
+        if "dicom_series_uid" in volume.metadata and name in record["inputs"]:
+            keys = ("dicom_series_uid", "dicom_description", "dicom_modality", "dicom_files")
+            record["inputs"][name]["dicom_series"] = {k[6:]: volume.metadata[k] for k in keys if k in volume.metadata}
 
 
 def check_in_process(card: ModelCard) -> None:

@@ -29,7 +29,8 @@ def model_summary(card: ModelCard) -> dict[str, Any]:
 
 
 def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
-    """The public record of a job (``folders`` given: with the provenance of a finished run)."""
+    """The public record of a job (``folders`` given: with the provenance and per-label statistics of a finished
+    run)."""
     view: dict[str, Any] = {
         "id": job.id,
         "model": job.model,
@@ -52,6 +53,8 @@ def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
         view["outputs"] = {name: f"/api/jobs/{job.id}/outputs/{name}" for name in job.outputs}
         if folders is not None:
             view["provenance"] = _provenance(job, folders)
+            # per-label statistics of each labelmap output (output name → rows), as the run wrote them
+            view["statistics"] = (view["provenance"] or {}).get("statistics", {})
     return view
 
 
