@@ -102,3 +102,50 @@ def set_orientation(path: Path, cosines: tuple[float, ...]) -> None:
         dataset.ImageOrientationPatient = [f"{v:.10f}" for v in cosines]
 
     edit_header(path, change)
+
+
+def _pydicom_file(name: str) -> Path:
+    import pydicom
+
+    return Path(pydicom.__file__).parent / "data" / "test_files" / name
+
+
+def _series_with(change: Callable[[list[Path]], None]) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        files = write_series(colin27_block((24, 24, 10)), folder / "series", f"{UID_ROOT}.99")
+        change(files)
+        return folder / "series"
+
+    return build
+
+
+def _real_file(name: str) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        (folder / "series").mkdir(parents=True)
+        (folder / "series" / name).write_bytes(_pydicom_file(name).read_bytes())
+        return folder / "series"
+
+    return build
+
+
+def _nonuniform(files: list[Path]) -> None:
+    for path in files[5:]:
+        move_slice(path, (0.0, 0.0, 0.5))
+
+
+BROKEN_SERIES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "gantry-tilt": (_series_with(lambda files: tilt(files, 0.27)), r"sheared \(gantry tilt of about 15\.1°"),
+    "duplicate-positions": (
+        _series_with(lambda files: move_slice(files[4], (0.0, 0.0, -1.0))),
+        "two slices at the same position",
+    ),
+    "non-uniform-spacing": (_series_with(_nonuniform), r"non-uniform slice spacing: 1\.5000 mm"),
+    "missing-slice": (_series_with(lambda files: files[6].unlink()), r"1 slice\(s\) missing between"),
+    "mixed-orientation": (
+        _series_with(lambda files: set_orientation(files[2], (1.0, 0.0, 0.0, 0.0, 0.0, -1.0))),
+        "mixed slice orientations",
+    ),
+    "multiframe-rtdose": (_real_file("rtdose.dcm"), r"rtdose\.dcm is a multi-frame \(enhanced\) DICOM object"),
+    "multiframe-enhanced-seg": (_real_file("liver_1frame.dcm"), r"liver_1frame\.dcm is a multi-frame"),
+}
+"""Series whose slices do not make one regular grid: name → (builder of the input folder, the error's words)."""

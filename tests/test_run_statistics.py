@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from dicom_series import UID_ROOT, sagittal, write_series
 
 from deepinfer.card import Label
 from deepinfer.imaging import Geometry, Volume
 from deepinfer.run import StagedOutputs, label_statistics, stage_statistics, statistics_paths
+from dicom_series import UID_ROOT, sagittal, write_series
 from test_run import deepinfer
 
 LPS_FLIP_XY = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)

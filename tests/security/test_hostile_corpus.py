@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hostile_cases_dicom import DICOM_CASES
 from hostile_cases_files import (
     ARCHIVE_CASES,
     CARD_CASES,
@@ -36,8 +37,9 @@ CASES: list[Hostile] = [
     *CARD_CASES,
     *IMAGE_CASES,
     *DETACHED_CASES,
+    *DICOM_CASES,
 ]
-_NEEDS = {"onnx-": ("onnx", "onnxruntime"), "nifti-": ("nibabel", "SimpleITK")}
+_NEEDS = {"onnx-": ("onnx", "onnxruntime"), "nifti-": ("nibabel", "SimpleITK"), "dicom-": ("pydicom", "SimpleITK")}
 
 
 def _state(folder: Path, skip: Path) -> dict[str, bytes | str]:

@@ -83,6 +83,22 @@ def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) 
     return result
 
 
+def _series_choice(card: ModelCard, values: Sequence[str]) -> dict[str, str]:
+    """``UID`` (the first input) or ``NAME=UID`` items of ``--series`` → {input: SeriesInstanceUID}."""
+    names = [m.name for m in card.inputs]
+    chosen: dict[str, str] = {}
+    for item in values:
+        name, sep, uid = item.rpartition("=")
+        name = name if sep else names[0]
+        if name not in names or name in chosen:
+            raise UsageError(
+                f"{card.id}: --series {item}: give one series per input, as UID (for {names[0]}) or NAME=UID; "
+                f"its inputs are {', '.join(names)}"
+            )
+        chosen[name] = uid
+    return chosen
+
+
 def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | None = None) -> typer.Typer:
     """A one-command Typer app whose options are the card's inputs, outputs and typed parameters
     (``remote``: the server given before the command, the default of ``--server``)."""
@@ -195,8 +211,7 @@ def _run(
     if primary is None:
         raise UsageError(f"{card.id}: give the main output ({output_names[0]}) with -o PATH")
     plan = plan_outputs(card, primary, explicit)
-    chosen_series = _pairs(card, options["series"], list(input_paths) or ["?"], "series")
-    series = {name: str(uid) for name, uid in chosen_series.items()}
+    series = _series_choice(card, options["series"])
     progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter:

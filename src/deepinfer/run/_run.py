@@ -177,6 +177,9 @@ def read_inputs(
     unknown = sorted(set(series) - set(inputs))
     if unknown:
         raise UsageError(f"--series names {', '.join(unknown)}, which is not an input given ({', '.join(inputs)})")
+    for name in series:
+        if not (inputs[name].is_dir() or inputs[name].name.lower().endswith(".zip")):
+            raise UsageError(f"--series {name}=…: {inputs[name]} is not a DICOM folder or zip (only those hold series)")
     rules = {m.name: m.series for m in card.inputs if isinstance(m, VolumeMember)}
     return {
         name: read_volume(path, self_contained=self_contained, series=rules.get(name), series_uid=series.get(name))

@@ -1,0 +1,68 @@
+"""Hostile corpus, part 3: DICOM inputs. Series whose slices break the grid (tilt, duplicate or missing slices,
+non-uniform spacing, mixed orientations, multi-frame objects from pydicom's own files), zips that try to leave
+their folder, broken headers and folders that hold several series: each refused with an InputError (exit 3)."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from hostile_helpers import Attack, Hostile, hostile, write_zip, zip_symlink
+
+from deepinfer import InputError
+from deepinfer.imaging import read_volume
+from dicom_series import BROKEN_SERIES, UID_ROOT, colin27_block, write_series
+
+
+def read(build: Callable[[Path], Path]) -> Attack:
+    def attack(root: Path) -> object:
+        return read_volume(build(root))
+
+    return attack
+
+
+def _zip(members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Callable[[Path], Path]:
+    return lambda root: write_zip(root / "study.zip", members)
+
+
+_LINK = zip_symlink("IM1.dcm", "../outside/victim.bin")
+
+
+def _not_a_zip(root: Path) -> Path:
+    (root / "s.zip").write_bytes(b"PK not really")
+    return root / "s.zip"
+
+
+def _truncated_slice(root: Path) -> Path:
+    """A real series whose one slice lost the end of its voxel data (a copy that stopped early)."""
+    files = write_series(colin27_block((24, 24, 6)), root / "series", f"{UID_ROOT}.73")
+    files[2].write_bytes(files[2].read_bytes()[:-300])
+    return root / "series"
+
+
+def _only_truncated_headers(root: Path) -> Path:
+    """Files that start as DICOM but stop inside their header: no image series is found in them."""
+    files = write_series(colin27_block((24, 24, 3)), root / "series", f"{UID_ROOT}.74")
+    for path in files:
+        path.write_bytes(path.read_bytes()[:200])
+    return root / "series"
+
+
+def _two_series(root: Path) -> Path:
+    block = colin27_block((16, 16, 6))
+    write_series(block, root / "study", f"{UID_ROOT}.71", description="T1", prefix="A")
+    write_series(block, root / "study", f"{UID_ROOT}.72", description="T1 repeat", prefix="B")
+    return root / "study"
+
+
+DICOM_CASES: list[Hostile] = [
+    *(hostile(f"dicom-{name}", read(build), InputError, match) for name, (build, match) in BROKEN_SERIES.items()),
+    hostile("dicom-zip-dotdot", read(_zip([("../evil.dcm", b"x")])), InputError, r"refused: .*'\.\.'"),
+    hostile("dicom-zip-absolute", read(_zip([("/tmp/evil.dcm", b"x")])), InputError, "refused: member refused"),
+    hostile("dicom-zip-symlink", read(_zip([_LINK])), InputError, "a symbolic link"),
+    hostile("dicom-zip-not-a-zip", read(_not_a_zip), InputError, "not a zip archive"),
+    hostile("dicom-truncated-slice", read(_truncated_slice), InputError, r"series .*\.73 \(6 files\) cannot be read"),
+    hostile("dicom-truncated-headers", read(_only_truncated_headers), InputError, "no DICOM image series in it"),
+    hostile("dicom-two-series-no-rule", read(_two_series), InputError, r"holds 2 DICOM series .* does not guess"),
+]
