@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"runners"},
     # run runs a container card through container; the container's in-image entrypoint calls run back.
     {"run", "container"},
-    {"jobs", "package", "client"},
+    {"jobs", "package", "client", "batch"},
     {"server"},
     {"cli"},
     {"__main__"},
@@ -78,10 +78,10 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"
     ],
     "deepinfer.run": [
-        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "fetch_artifact",
-        "input_warnings", "label_statistics", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path",
-        "provenance_record", "run_model", "runtime_record", "stage_statistics", "statistics_paths", "storage_error",
-        "volume_outputs", "write_report"
+        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory",
+        "estimate_working_bytes", "fetch_artifact", "input_warnings", "label_statistics", "labelled_volume_ml",
+        "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model", "runtime_record",
+        "stage_statistics", "statistics_paths", "storage_error", "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",
@@ -99,6 +99,12 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "check_exportable", "check_fast_mode", "compare", "compare_modes", "container_card", "convert_card_to_onnx",
         "draft_card", "example_volume", "image_card", "member_name", "pinned_requirements", "protocol_args",
         "run_example", "site_packages"
+    ],
+    "deepinfer.batch": [
+        "BatchOptions", "BatchResult", "CASE_ID_COLUMN", "COLUMNS", "Case", "CaseRecord", "Cohort", "DEFAULT_SUFFIX",
+        "FAILED", "GIB", "MANIFEST_NAME", "Manifest", "SKIPPED", "SUCCEEDED", "WorkerPlan", "available_memory",
+        "case_id", "case_memory", "case_outputs", "find_cases", "pending_cases", "plan_workers", "read_manifest",
+        "run_batch", "up_to_date"
     ],
     "deepinfer.client": [
         "ServerClient", "ServerRegistry", "job_error", "sse_events"

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card import ModelCard, card_summary, dump_card, load_legacy, read_card_json
+from deepinfer.cli._batch_command import BATCH_CONTEXT, batch
 from deepinfer.cli._cache_commands import cache_app
 from deepinfer.cli._card_export import card_export_onnx
 from deepinfer.cli._demo import demo
@@ -46,6 +47,7 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(runtimes_app, name="runtimes")
 app.command("demo")(demo)
 app.command("serve")(serve)
+app.command("batch", context_settings=BATCH_CONTEXT)(batch)
 app.callback()(main_options)
 card_app.command("export-onnx")(card_export_onnx)
 card_app.command("init")(card_init)

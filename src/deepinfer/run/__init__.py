@@ -9,7 +9,7 @@ runtime (or the card's container), and writes every output with its provenance s
 :func:`plan_outputs` says where a card's outputs go for a primary output path.
 """
 
-from deepinfer.run._memory import check_working_memory
+from deepinfer.run._memory import check_working_memory, estimate_working_bytes
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import (
     check_input_names,
@@ -29,6 +29,7 @@ __all__ = [
     "check_input_names",
     "check_inputs",
     "check_working_memory",
+    "estimate_working_bytes",
     "fetch_artifact",
     "input_warnings",
     "label_statistics",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from deepinfer._exceptions import InputError
@@ -44,9 +44,12 @@ def max_working_bytes() -> int:
 
 def largest_grid(volume: Volume, steps: Iterable[Any]) -> int:
     """Voxels of the largest grid among the input's and those ``resample``/``resize`` steps produce."""
-    geometry = volume.geometry
-    extent = math.prod(n * s for n, s in zip(geometry.size, geometry.spacing, strict=True))
-    grids = [math.prod(geometry.size)]
+    return _largest_grid(volume.geometry.size, volume.geometry.spacing, steps)
+
+
+def _largest_grid(size: Sequence[int], spacing: Sequence[float], steps: Iterable[Any]) -> int:
+    extent = math.prod(n * s for n, s in zip(size, spacing, strict=True))
+    grids = [math.prod(size)]
     for step in steps:
         if step.name == "resample":
             grids.append(math.ceil(extent / math.prod(step.spacing)))
@@ -55,9 +58,18 @@ def largest_grid(volume: Volume, steps: Iterable[Any]) -> int:
     return max(grids)
 
 
+def estimate_working_bytes(
+    size: Sequence[int], spacing: Sequence[float], input_bytes: int, steps: Iterable[Any]
+) -> int:
+    """The estimated peak memory of running ``steps`` on an image of ``size`` voxels at ``spacing`` mm whose
+    voxels take ``input_bytes``, known from its header alone (batch runs bound their workers with it)."""
+    return input_bytes + COPIES * 4 * _largest_grid(size, spacing, steps)
+
+
 def working_bytes(volume: Volume, steps: Iterable[Any]) -> int:
     """The estimated peak memory of running ``steps`` on ``volume`` (see the module's docstring)."""
-    return volume.array.nbytes + COPIES * 4 * largest_grid(volume, steps)
+    geometry = volume.geometry
+    return estimate_working_bytes(geometry.size, geometry.spacing, volume.array.nbytes, steps)
 
 
 def check_working_memory(name: str, source: object, volume: Volume, steps: Iterable[Any]) -> None:

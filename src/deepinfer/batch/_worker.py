@@ -1,0 +1,129 @@
+"""A batch worker process (spawned): loads the card's networks once, keeps them, and runs one case at a time
+through :func:`deepinfer.run.run_model`.
+
+It talks to the batch over its own pipe: it receives ``(case id, inputs, outputs)`` tuples (None: stop) and sends
+``("succeeded", case id, seconds, peak bytes, warnings)`` or ``("failed", case id, seconds, peak bytes, error)``.
+Ctrl-C is the batch's to handle (the worker ignores SIGINT); SIGTERM stops a case cleanly where Python can (its
+staged outputs are removed); the worker dies with the batch (Linux parent-death signal)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker of a batch shares: the card (JSON), its folder, the parameter values and run options."""
+
+    card_json: str
+    card_dir: str | None
+    values: dict[str, Any]
+    threads: int
+    runtime: str | None = None
+    precision: str | None = None
+    report: bool = False
+
+
+def worker_main(conn: Connection, setup: WorkerSetup, parent_pid: int) -> None:
+    """Entry point of a worker process."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
+    from deepinfer.card import ModelCard
+    from deepinfer.run import fetch_artifact
+    from deepinfer.runners import card_network_cache
+    from deepinfer.store import ArtifactStore
+
+    card = ModelCard.model_validate_json(setup.card_json)
+    folder = Path(setup.card_dir) if setup.card_dir else None
+    store = ArtifactStore()
+    networks = card_network_cache(  # loaded on the first case, kept for the others
+        card,
+        lambda name: fetch_artifact(store, card, name, folder),
+        setup.threads,
+        runtime=setup.runtime,
+        precision=setup.precision,
+        home=store.home,
+    )
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        case_id, inputs, outputs = task
+        conn.send(_run_case(card, folder, networks, setup, case_id, inputs, outputs))
+
+
+def _run_case(
+    card: Any,
+    folder: Path | None,
+    networks: Any,
+    setup: WorkerSetup,
+    case_id: str,
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+) -> tuple[Any, ...]:
+    from deepinfer._exceptions import DeepInferError
+    from deepinfer.run import run_model
+
+    _reset_peak_memory()
+    started = time.perf_counter()
+    try:
+        result = run_model(
+            card,
+            {name: Path(path) for name, path in inputs.items()},
+            {name: Path(path) for name, path in outputs.items()},
+            setup.values,
+            card_dir=folder,
+            threads=setup.threads,
+            report=setup.report,
+            networks=networks,
+        )
+    except DeepInferError as error:
+        return ("failed", case_id, time.perf_counter() - started, peak_memory(), str(error))
+    except Exception as error:  # a library failure on this case: it fails alone, the message says what
+        return ("failed", case_id, time.perf_counter() - started, peak_memory(), f"{type(error).__name__}: {error}")
+    return ("succeeded", case_id, time.perf_counter() - started, peak_memory(), tuple(result.warnings))
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the batch ended before the signal was armed
+        os._exit(0)
+
+
+def _reset_peak_memory() -> None:
+    """Start this process's peak resident memory (VmHWM) afresh, so that it measures the next case (Linux)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+
+
+def peak_memory() -> int | None:
+    """This process's peak resident memory in bytes since the last reset (Linux ``VmHWM``), or None."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -1,0 +1,86 @@
+"""Shared parts of the batch tests: a cohort of real volumes and broken files, a small real TorchScript card
+with a parameter, and reading a batch's manifest."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from deepinfer.batch import read_manifest
+from deepinfer.store import sha256_file
+
+REORIENTED_CODE = "LAS"
+REORIENTED_SPACING = 1.5  # mm
+
+
+def reoriented(image: Any) -> Any:
+    """``image`` flipped to LAS and resampled to 1.5 mm over the same field of view (centred)."""
+    flipped = sitk.DICOMOrient(image, REORIENTED_CODE)
+    old_size = np.asarray(flipped.GetSize())
+    size = np.round(old_size * np.asarray(flipped.GetSpacing()) / REORIENTED_SPACING).astype(int)
+    centre = np.asarray(flipped.TransformContinuousIndexToPhysicalPoint(((old_size - 1) / 2).tolist()))
+    direction = np.asarray(flipped.GetDirection()).reshape(3, 3)
+    origin = centre - direction @ (REORIENTED_SPACING * (size - 1) / 2)
+    return sitk.Resample(
+        flipped, size.tolist(), sitk.Transform(), sitk.sitkLinear, origin.tolist(), [REORIENTED_SPACING] * 3,
+        flipped.GetDirection(), 0.0, flipped.GetPixelID(),
+    )  # fmt: skip
+
+
+def write_broken_files(folder: Path, colin27: Path) -> dict[str, str]:
+    """A truncated NIfTI, a text file under an image name and a 4D image; case id → a word its error names."""
+    data = colin27.read_bytes()
+    (folder / "truncated.nii.gz").write_bytes(data[: len(data) // 3])
+    (folder / "not_an_image.nii.gz").write_text("this is a note, not an image\n", encoding="utf-8")
+    four_d = sitk.GetImageFromArray(np.ones((3, 12, 12, 12), dtype=np.float32), isVector=False)
+    sitk.WriteImage(four_d, str(folder / "four_d.nii.gz"))
+    return {"truncated": "truncated.nii.gz", "not_an_image": "not_an_image.nii.gz", "four_d": "four_d.nii.gz"}
+
+
+def manifest_rows(out: Path) -> dict[str, dict[str, str]]:
+    """The manifest's rows by case id (the file must parse as CSV with the documented header)."""
+    return {row["case_id"]: row for row in read_manifest(out / "manifest.csv")}
+
+
+def tiny_card(folder: Path) -> Path:
+    """A TorchScript card with a real (tiny) network and a ``threshold`` parameter: softmax over (x, -x),
+    mask = channel 1 > threshold: the darker voxels (it is the batch machinery under test, not the network)."""
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(torch.cat([x, -x], dim=1), dim=1)
+
+    network = folder / "tiny.pt"
+    torch.jit.save(torch.jit.script(Tiny()), str(network))
+    document = {
+        "id": "tiny", "name": "tiny", "version": "1.0.0", "task": "segmentation", "modality": "MR",
+        "anatomy": "brain", "license": {"code": "MIT", "weights": "MIT"},
+        "inputs": [{"type": "volume", "name": "T1"}],
+        "outputs": [{"type": "labelmap", "name": "Mask", "labels": [{"value": 1, "name": "x", "color": "#ff0000"}]}],
+        "parameters": [{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}],
+        "artifacts": [{"name": "net", "sha256": sha256_file(network), "size": network.stat().st_size,
+                       "source": {"kind": "file", "path": "tiny.pt"}}],
+        "runtime": {"type": "torchscript"},
+        "resources": {"memory_gb": 0.5},
+        "pipeline": [
+            {"step": "percentiles", "params": {"lower": 1.0, "upper": 99.0, "store_as": "range"}},
+            {"step": "scale_to_range", "params": {"values": "range", "minimum": -1.0, "maximum": 1.0}},
+            {"step": "infer", "params": {"network": "net"}},
+            {"step": "select_channel", "params": {"channel": 1}},
+            {"step": "threshold", "params": {"value": {"param": "threshold"}}},
+            {"step": "output", "params": {"name": "Mask", "dtype": "uint8"}},
+        ],
+    }  # fmt: skip
+    path = folder / "tiny.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def gzip_text(path: Path, text: str) -> None:
+    path.write_bytes(gzip.compress(text.encode()))
