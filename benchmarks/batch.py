@@ -1,0 +1,140 @@
+"""``deepinfer batch --workers 2`` against a loop of ``deepinfer run`` over the same cohort of brain volumes, on
+one machine, in one run: cases per hour and peak memory, and whether the masks agree voxel for voxel.
+
+    .venv/bin/python benchmarks/batch.py [--workers 2] [--copies 8] [--runtime torchscript]
+
+The cohort (``--copies`` volumes, at least 8): Colin27 with skull (Debian mricron-data) and the MNI152 2009a
+template (from the nilearn wheel, fetched by the card's example artifact), each as is, reoriented to LAS and
+resampled to 1.2 and 1.5 mm, flipped left-right, and cropped. Each command runs in its own process tree; peak
+memory is the largest resident set of one process (``deepinfer run``'s own; for the batch, its workers' peaks as
+the manifest records them, and the whole batch's sum of the worker peaks as the memory it holds at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from _measure import repo_root
+
+sys.path.insert(0, str(repo_root() / "tests"))
+from realparts import COLIN27
+
+CARD = "brain-extraction-deepbet"
+DEEPINFER = str(Path(sys.executable).with_name("deepinfer"))
+
+
+def resampled(image: sitk.Image, code: str, spacing: float) -> sitk.Image:
+    flipped = sitk.DICOMOrient(image, code)
+    old_size = np.asarray(flipped.GetSize())
+    size = np.round(old_size * np.asarray(flipped.GetSpacing()) / spacing).astype(int)
+    centre = np.asarray(flipped.TransformContinuousIndexToPhysicalPoint(((old_size - 1) / 2).tolist()))
+    direction = np.asarray(flipped.GetDirection()).reshape(3, 3)
+    origin = centre - direction @ (spacing * (size - 1) / 2)
+    return sitk.Resample(
+        flipped, size.tolist(), sitk.Transform(), sitk.sitkLinear, origin.tolist(), [spacing] * 3,
+        flipped.GetDirection(), 0.0, flipped.GetPixelID(),
+    )  # fmt: skip
+
+
+def mni152() -> Path:
+    from deepinfer.registry import default_registry
+    from deepinfer.store import ArtifactStore
+
+    loaded = default_registry().find(CARD)
+    return ArtifactStore().fetch(loaded.card.artifact("mni152_t1"), base_dir=loaded.folder)
+
+
+def write_cohort(folder: Path, count: int) -> list[Path]:
+    template = folder.parent / "mni152.nii.gz"  # the cached artifact has no image suffix
+    shutil.copyfile(mni152(), template)
+    sources = {"colin27": sitk.ReadImage(str(COLIN27), sitk.sitkFloat32), "mni152": sitk.ReadImage(str(template))}
+    variants = []
+    for name, image in sources.items():
+        size = image.GetSize()
+        variants += [
+            (f"{name}", image),
+            (f"{name}_las_1.2mm", resampled(image, "LAS", 1.2)),
+            (f"{name}_flipped", sitk.Flip(image, [True, False, False])),
+            (f"{name}_las_1.5mm", resampled(image, "LAS", 1.5)),
+            (f"{name}_crop", image[8 : size[0] - 8, 8 : size[1] - 8, 4 : size[2]]),
+        ]
+    paths = []
+    for index in range(count):
+        name, image = variants[index % len(variants)]
+        path = folder / f"{name}{'' if index < len(variants) else f'_{index}'}.nii.gz"
+        sitk.WriteImage(image, str(path))
+        paths.append(path)
+    return paths
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and the peak RSS (MB) of the largest process of the command's tree."""
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return time.perf_counter() - start, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument(
+        "--runtime", default="torchscript", help="the same --runtime for both (auto measures per thread count)"
+    )
+    args = parser.parse_args()
+    from deepinfer.batch import read_manifest
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "cohort").mkdir()
+        cohort = write_cohort(root / "cohort", max(args.copies, 8))
+        subprocess.run([DEEPINFER, "pull", CARD, "--progress", "none"], check=True)
+        # the loop first, then the batch (both after the pull; the runtime choice is cached by the first run)
+        loop_out = root / "loop"
+        loop_out.mkdir()
+        start = time.perf_counter()
+        loop_peaks = []
+        for path in cohort:
+            _, peak = timed([DEEPINFER, "run", CARD, "-i", str(path), "-o", str(loop_out / path.name), "--progress",
+                             "none", "--runtime", args.runtime])  # fmt: skip
+            loop_peaks.append(peak)
+        loop_s = time.perf_counter() - start
+        batch_s, _ = timed([DEEPINFER, "batch", CARD, "--inputs", str(root / "cohort"), "-o", str(root / "batch"),
+                            "--workers", str(args.workers), "--progress", "none",
+                            "--runtime", args.runtime])  # fmt: skip
+        rows = read_manifest(root / "batch" / "manifest.csv")
+        worker_peaks = [float(row["peak_memory_mb"]) for row in rows if row["peak_memory_mb"]]
+        same = 0
+        for path in cohort:
+            ours = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "batch" / path.name[:-7] / "BrainMask.nii.gz")))
+            same += bool(np.array_equal(ours, sitk.GetArrayFromImage(sitk.ReadImage(str(loop_out / path.name)))))
+        statuses = sorted({row["status"] for row in rows})
+    n = len(cohort)
+    print(
+        f"cohort: {n} volumes; --runtime {args.runtime}; CPU cores: {os.cpu_count()}; statuses: {', '.join(statuses)}"
+    )
+    print("| command | wall s | cases/hour | peak RSS MB (one process) |")
+    print("|---|---|---|---|")
+    print(f"| loop of `deepinfer run` | {loop_s:.1f} | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
+    print(
+        f"| `deepinfer batch --workers {args.workers}` | {batch_s:.1f} | {3600 * n / batch_s:.0f} | "
+        f"{max(worker_peaks):.0f} (a worker; {args.workers} at once) |"
+    )
+    print(f"throughput ratio batch / loop: {loop_s / batch_s:.2f}×; masks identical voxel for voxel: {same}/{n}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
