@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from deepinfer.card import Label, LabelmapMember, ModelCard
 from deepinfer.imaging import Geometry, Volume
@@ -51,6 +50,8 @@ def label_statistics(labelmap: Volume, intensity: Volume | None, labels: Sequenc
     names = {label.value: label.name for label in labels}
     wanted = [label.value for label in labels if label.value > 0]
     wanted += [value for value in present if value not in names]
+    from scipy import ndimage  # (imported when a labelmap is measured: importing deepinfer.run stays lean)
+
     boxes = ndimage.find_objects(np.where(array > 0, array, 0)) if present else []
     rows = []
     for value in wanted:
