@@ -96,7 +96,7 @@ def test_ctrl_c_stops_the_batch_and_leaves_a_valid_manifest(cohort: Path, deepin
     out = tmp_path / "out"
     argv = ["batch", CARD_ID, "--inputs", str(folder), "-o", str(out), "--workers", "1", "--progress", "json"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "deepinfer", *argv], stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        [sys.executable, "-m", "deepinfer", *argv], stderr=subprocess.PIPE, encoding="utf-8", env=dict(os.environ)
     )
     assert child.stderr is not None
     for line in child.stderr:  # wait until the first case is in the manifest; the second is then running

@@ -20,7 +20,8 @@ print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules]}))
 
 
 def loaded_by(*args: str) -> list[str]:
-    result = subprocess.run([sys.executable, "-c", PROBE % (HEAVY,), *args], capture_output=True, text=True, check=True)
+    argv = [sys.executable, "-c", PROBE % (HEAVY,), *args]
+    result = subprocess.run(argv, capture_output=True, encoding="utf-8", check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0, result.stderr
     loaded: list[str] = report["loaded"]
@@ -34,5 +35,5 @@ def test_models_list_imports_no_runtime_and_no_image_library() -> None:
 
 def test_importing_the_runners_and_the_pipeline_imports_no_runtime() -> None:
     code = f"import sys, deepinfer.runners, deepinfer.run; print([m for m in {HEAVY!r} if m in sys.modules])"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True)
     assert result.stdout.strip() == "[]"

@@ -61,7 +61,7 @@ def running(sleeping_card: Path, real_engine: DockerEngine, tmp_path: Path) -> I
     source = small_volume(tmp_path / "t2.nii.gz")
     argv = [sys.executable, "-m", "deepinfer", "run", str(sleeping_card), "-i", str(source)]
     argv += ["-o", str(tmp_path / "label.nii.gz"), "--progress", "none"]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8")
     run = Running(process, temp, env)
     try:
         deadline = time.monotonic() + DEADLINE_S
@@ -134,7 +134,7 @@ def test_after_sigkill_cache_prune_removes_the_orphans(
     assert running.containers(real_engine) == [name] and folder.is_dir()  # what a SIGKILL leaves behind
 
     prune = [sys.executable, "-m", "deepinfer", "cache", "prune"]
-    listed = subprocess.run([*prune, "--dry-run"], env=running.env, capture_output=True, text=True, timeout=300)
+    listed = subprocess.run([*prune, "--dry-run"], env=running.env, capture_output=True, encoding="utf-8", timeout=300)
     assert listed.returncode == 0, listed.stderr
     pid = running.process.pid
     assert f"would remove the orphaned container {name} (its deepinfer process {pid} has ended)" in listed.stderr
@@ -142,7 +142,7 @@ def test_after_sigkill_cache_prune_removes_the_orphans(
     assert running.containers(real_engine) == [name] and folder.is_dir()  # a dry run removes nothing
 
     start = time.monotonic()
-    pruned = subprocess.run(prune, env=running.env, capture_output=True, text=True, timeout=300)
+    pruned = subprocess.run(prune, env=running.env, capture_output=True, encoding="utf-8", timeout=300)
     seconds = time.monotonic() - start
 
     assert pruned.returncode == 0, pruned.stderr

@@ -109,7 +109,7 @@ def test_a_ct_sized_volume_through_a_taps_sized_window_stays_under_4_gb(tmp_path
     need("onnx")
     command = [sys.executable, "-c", textwrap.dedent(MEMORY_PROBE), str(tmp_path / "conv.onnx"),
                json.dumps(CT_SHAPE), json.dumps(TAPS_WINDOW)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"\n512×512×800 through 128×128×32 windows: peak RSS {report['peak_gb']:.2f} GB, {report['seconds']:.0f} s")

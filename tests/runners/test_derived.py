@@ -97,7 +97,7 @@ networks = NetworkCache("torchscript", lambda name: Path({str(torchscript_net)!r
 networks("net")(np.ones((1, 1, 8, 8, 8), np.float32))
 print("torch" in sys.modules)
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True)
     assert result.stdout.strip() == "False"
 
 
@@ -166,7 +166,7 @@ def test_without_the_onnx_package_auto_leaves_the_onnx_runtimes_out_with_a_note(
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_ONNX, str(torchscript_net), str(tmp_path)],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         check=True,
     )
     chosen, refused = result.stdout.strip().splitlines()
@@ -202,7 +202,7 @@ def test_without_torch_a_torchscript_card_says_how_to_install_what_it_needs(
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_TORCH, str(torchscript_net), str(tmp_path)],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         check=True,
     )
     assert result.stdout.strip() == (

@@ -200,7 +200,7 @@ def test_serve_on_a_port_in_use_exits_1_and_ipv6_loopback_serves(tmp_path: Path,
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            serve_argv(tmp_path / "a", "--port", str(port)), env=env, capture_output=True, text=True, timeout=120
+            serve_argv(tmp_path / "a", "--port", str(port)), env=env, capture_output=True, encoding="utf-8", timeout=120
         )
     assert done.returncode == 1, done.stderr
     assert f"port {port}: the port is in use" in done.stderr and "Traceback" not in done.stderr

@@ -107,6 +107,7 @@ def option_name(parameter: str) -> str:
             "help",
             "runtime",
             "precision",
+            "series",
         }
         return f"param-{kebab}" if kebab in clashes else kebab
     return deepinfer_option_name(parameter)
