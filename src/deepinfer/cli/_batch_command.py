@@ -23,7 +23,6 @@ from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.cli._run_command import _parameter_signature, resolve_model
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
-from deepinfer.imaging import SUPPORTED_SUFFIXES
 
 if TYPE_CHECKING:
     from deepinfer.batch import BatchResult, CaseRecord
@@ -59,6 +58,8 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
     clash = sorted(_OWN & {p.name for p in card.parameters})
     if clash:
         raise UsageError(f"{card.id}: its parameter(s) {', '.join(clash)} clash with batch options")
+    from deepinfer.imaging import SUPPORTED_SUFFIXES  # (imaging imports numpy: not at the CLI's start)
+
     Suffix = enum.Enum("Suffix", {s: s for s in SUPPORTED_SUFFIXES})  # type: ignore[misc]
     common = [
         _option("inputs", str, inspect.Parameter.empty, "--inputs", help="A folder of images or DICOM series "
