@@ -140,6 +140,13 @@ def test_prune_keeps_current_conversions_of_kept_artifacts_only(tmp_path: Path) 
     assert prune_derived(tmp_path, set()) == [] and (elsewhere / names["current"][1]).exists()
 
 
+def run_script(script: str, net: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter (so that it can make a package unimportable), given the net and home."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(net), str(home)], capture_output=True, encoding="utf-8", check=True
+    )
+
+
 WITHOUT_ONNX = """
 import sys
 sys.modules["onnx"] = None  # as on an install without the onnx package: importing it fails
@@ -163,12 +170,7 @@ except RuntimeUnavailableError as error:
 def test_without_the_onnx_package_auto_leaves_the_onnx_runtimes_out_with_a_note(
     torchscript_net: Path, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_ONNX, str(torchscript_net), str(tmp_path)],
-        capture_output=True,
-        encoding="utf-8",
-        check=True,
-    )
+    result = run_script(WITHOUT_ONNX, torchscript_net, tmp_path)
     chosen, refused = result.stdout.strip().splitlines()
     assert chosen == "torchscript"
     assert "runtime auto: onnxruntime and openvino left out for net: converting TorchScript to ONNX needs onnx" in (
@@ -199,12 +201,7 @@ except RuntimeUnavailableError as error:
 def test_without_torch_a_torchscript_card_says_how_to_install_what_it_needs(
     torchscript_net: Path, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, str(torchscript_net), str(tmp_path)],
-        capture_output=True,
-        encoding="utf-8",
-        check=True,
-    )
+    result = run_script(WITHOUT_TORCH, torchscript_net, tmp_path)
     assert result.stdout.strip() == (
         "no runtime could run net: onnxruntime: converting TorchScript to ONNX needs torch "
         "(pip install 'deepinfer[torch]'); openvino: converting TorchScript to ONNX needs torch "
