@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
-import json
 import re
 import shutil
 from pathlib import Path
@@ -31,6 +30,7 @@ from deepinfer.package._card_test import METRIC_TOLERANCE, stated_metric_checks
 from deepinfer.run import RunResult, run_model
 from deepinfer.store import ArtifactStore, sha256_file
 from realparts import require
+from tiny_networks import tiny_torchscript_card
 
 pytestmark = pytest.mark.slow
 
@@ -220,36 +220,6 @@ def test_export_onnx_writes_a_card_whose_masks_agree(
     score = float(re.search(r"Dice BrainMask:brain\s*│\s*([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     assert score >= _export_card.MIN_DICE
     assert any("export-onnx" in note for note in converted.notes)
-
-
-def tiny_torchscript_card(folder: Path) -> Path:
-    """A TorchScript card with a real (tiny) network: softmax over (x, -x), brain = channel 1 > 0.5."""
-    import torch
-
-    class Tiny(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(torch.cat([x, -x], dim=1), dim=1)
-
-    network = folder / "tiny.pt"
-    torch.jit.save(torch.jit.script(Tiny()), str(network))
-    document = {
-        "id": "tiny", "name": "tiny", "version": "1.0.0", "task": "segmentation", "modality": "MR",
-        "anatomy": "brain", "license": {"code": "MIT", "weights": "MIT"},
-        "inputs": [{"type": "volume", "name": "T1"}],
-        "outputs": [{"type": "labelmap", "name": "Mask", "labels": [{"value": 1, "name": "x", "color": "#ff0000"}]}],
-        "artifacts": [{"name": "net", "sha256": sha256_file(network), "size": network.stat().st_size,
-                       "source": {"kind": "file", "path": "tiny.pt"}}],
-        "runtime": {"type": "torchscript"},
-        "pipeline": [
-            {"step": "infer", "params": {"network": "net"}},
-            {"step": "select_channel", "params": {"channel": 1}},
-            {"step": "threshold", "params": {"value": 0.5}},
-            {"step": "output", "params": {"name": "Mask", "dtype": "uint8"}},
-        ],
-    }  # fmt: skip
-    path = folder / "tiny.json"
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return path
 
 
 def test_export_onnx_refuses_to_write_when_the_masks_disagree(

@@ -16,6 +16,7 @@ from deepinfer.card import Label
 from deepinfer.imaging import Geometry, Volume
 from deepinfer.run import StagedOutputs, label_statistics, stage_statistics, statistics_paths
 from dicom_series import UID_ROOT, sagittal, write_series
+from realparts import need
 from test_run import deepinfer
 
 LPS_FLIP_XY = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
@@ -101,7 +102,7 @@ def colin27_dicom(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_brain_extraction_on_a_dicom_folder_writes_statistics(
     colin27_dicom: Path, colin27: Path, shared_home: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("torch", reason="the deepbet card runs on torch (deepinfer[torch])")
+    need("torch", "the deepbet card runs on torch (deepinfer[torch])")
     target = tmp_path / "brain.nii.gz"
     refused = deepinfer("run", "brain-extraction-deepbet", "-i", str(colin27_dicom), "-o", str(target),
                         home=shared_home)  # fmt: skip

@@ -4,7 +4,6 @@ with a parameter, and reading a batch's manifest."""
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from deepinfer.batch import read_manifest
-from deepinfer.store import sha256_file
+from tiny_networks import tiny_torchscript_card
 
 REORIENTED_CODE = "LAS"
 REORIENTED_SPACING = 1.5  # mm
@@ -48,38 +47,18 @@ def manifest_rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 def tiny_card(folder: Path) -> Path:
-    """A TorchScript card with a real (tiny) network and a ``threshold`` parameter: softmax over (x, -x),
-    mask = channel 1 > threshold: the darker voxels (it is the batch machinery under test, not the network)."""
-    import torch
-
-    class Tiny(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(torch.cat([x, -x], dim=1), dim=1)
-
-    network = folder / "tiny.pt"
-    torch.jit.save(torch.jit.script(Tiny()), str(network))
-    document = {
-        "id": "tiny", "name": "tiny", "version": "1.0.0", "task": "segmentation", "modality": "MR",
-        "anatomy": "brain", "license": {"code": "MIT", "weights": "MIT"},
-        "inputs": [{"type": "volume", "name": "T1"}],
-        "outputs": [{"type": "labelmap", "name": "Mask", "labels": [{"value": 1, "name": "x", "color": "#ff0000"}]}],
-        "parameters": [{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}],
-        "artifacts": [{"name": "net", "sha256": sha256_file(network), "size": network.stat().st_size,
-                       "source": {"kind": "file", "path": "tiny.pt"}}],
-        "runtime": {"type": "torchscript"},
-        "resources": {"memory_gb": 0.5},
-        "pipeline": [
+    """The tiny TorchScript card with a ``threshold`` parameter, scaled inputs and a small memory figure (it is
+    the batch machinery under test, not the network): the darker voxels."""
+    return tiny_torchscript_card(
+        folder,
+        before=[
             {"step": "percentiles", "params": {"lower": 1.0, "upper": 99.0, "store_as": "range"}},
             {"step": "scale_to_range", "params": {"values": "range", "minimum": -1.0, "maximum": 1.0}},
-            {"step": "infer", "params": {"network": "net"}},
-            {"step": "select_channel", "params": {"channel": 1}},
-            {"step": "threshold", "params": {"value": {"param": "threshold"}}},
-            {"step": "output", "params": {"name": "Mask", "dtype": "uint8"}},
         ],
-    }  # fmt: skip
-    path = folder / "tiny.json"
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return path
+        threshold={"param": "threshold"},
+        parameters=[{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}],
+        resources={"memory_gb": 0.5},
+    )
 
 
 def gzip_text(path: Path, text: str) -> None:
