@@ -11,8 +11,8 @@ import pytest
 from DeepInferLib import cards
 from DeepInferLib.cards import browser_rows, details_html, filter_rows, form_from_card, parameter_spec
 
-from deepinfer.cli._run_command import COMMON
-from deepinfer.cli._run_command import option_name as cli_option_name
+from deepinfer.cli._option_names import COMMON
+from deepinfer.cli._option_names import option_name as cli_option_name
 from deepinfer.registry import default_registry
 
 TAPS = json.loads(

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from deepinfer._exceptions import CardError, DeepInferError
 from deepinfer.cli._app import app
-from deepinfer.cli._run_command import option_name
+from deepinfer.cli._option_names import option_name
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:

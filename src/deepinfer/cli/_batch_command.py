@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 FAILED_EXIT = 5
 """The exit code of a batch in which at least one case failed (the others ran)."""
-BATCH_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 _KW = inspect.Parameter.KEYWORD_ONLY
 _OWN = {"inputs", "output_dir", "workers", "threads", "force", "report", "progress", "suffix", "runtime", "precision"}
 

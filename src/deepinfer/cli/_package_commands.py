@@ -14,9 +14,7 @@ from deepinfer.card import dump_card
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._runtime_options import EXACT, PrecisionChoice
 
-package_app = typer.Typer(
-    help="Package a model card as a container image.", no_args_is_help=True
-)
+package_app = typer.Typer(help="Package a model card as a container image.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 

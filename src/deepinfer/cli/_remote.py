@@ -1,19 +1,13 @@
 """Thin-client mode: ``deepinfer [--server URL] run MODEL -i … -o … [--server URL] [--token T]`` runs the model on
 a deepinfer server with the same outputs (files, provenance sidecars, report) and the same progress display as
-a local run; ``deepinfer --server URL models list|search|show`` browses the server's models.
-
-The token comes from ``--token`` or ``DEEPINFER_TOKEN`` (prefer the variable: a command line is visible to
-other users of the machine).
+a local run (``deepinfer --server URL models list|search|show`` browses the server's models: ``_models_commands``).
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,61 +15,11 @@ import typer
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card import ModelCard
-from deepinfer.registry import Registry, default_registry
+from deepinfer.cli._target import SERVER_HELP, SERVER_VARIABLE, TOKEN_HELP, TOKEN_VARIABLE, RemoteTarget
 
 if TYPE_CHECKING:
     from deepinfer.pipeline import ProgressCallback
     from deepinfer.run import StagedOutputs
-
-SERVER_VARIABLE = "DEEPINFER_SERVER"
-TOKEN_VARIABLE = "DEEPINFER_TOKEN"
-SERVER_HELP = f"Run on (and browse the models of) this deepinfer server, e.g. http://gpu-box:8000 ({SERVER_VARIABLE})."
-TOKEN_HELP = f"Access token of the server (better: the {TOKEN_VARIABLE} variable)."
-
-
-@dataclass(frozen=True)
-class RemoteTarget:
-    url: str
-    token: str | None = None
-
-    def client(self) -> Any:
-        from deepinfer.client import ServerClient
-
-        return ServerClient(self.url, self.token)
-
-
-_GLOBAL_TARGET: ContextVar[RemoteTarget | None] = ContextVar("deepinfer_server", default=None)
-
-
-def main_options(
-    server: Annotated[str | None, typer.Option("--server", help=SERVER_HELP, envvar=SERVER_VARIABLE)] = None,
-    token: Annotated[str | None, typer.Option("--token", help=TOKEN_HELP, envvar=TOKEN_VARIABLE)] = None,
-) -> None:
-    """Browse, pull and run medical-imaging models."""
-    _GLOBAL_TARGET.set(RemoteTarget(server, token or None) if server else None)
-
-
-def global_target() -> RemoteTarget | None:
-    """The ``--server`` given before the command (``deepinfer --server URL models list``)."""
-    return _GLOBAL_TARGET.get()
-
-
-def run_target(args: Sequence[str]) -> RemoteTarget | None:
-    """The server of ``deepinfer run MODEL … --server URL [--token T]`` (options after MODEL win over global ones)."""
-    server, token = _option(args, "--server"), _option(args, "--token")
-    outer = global_target()
-    if server is None:
-        return RemoteTarget(outer.url, token or outer.token) if outer else None
-    return RemoteTarget(server, token or (outer.token if outer else None) or os.environ.get(TOKEN_VARIABLE))
-
-
-def _option(args: Sequence[str], flag: str) -> str | None:
-    for index, item in enumerate(args):
-        if item == flag and index + 1 < len(args):
-            return args[index + 1]
-        if item.startswith(flag + "="):
-            return item.split("=", 1)[1]
-    return None
 
 
 def remote_parameters(remote: RemoteTarget | None) -> list[inspect.Parameter]:
@@ -95,16 +39,6 @@ def chosen_target(options: Mapping[str, Any], remote: RemoteTarget | None) -> Re
     if not server:
         return None
     return RemoteTarget(server, options.get("token") or (remote.token if remote else None))
-
-
-def cli_registry() -> Registry:
-    """The registry the ``models`` commands browse: the server's when ``--server`` was given."""
-    target = global_target()
-    if target is None:
-        return default_registry()
-    from deepinfer.client import ServerRegistry
-
-    return ServerRegistry(target.client())
 
 
 def remote_card(target: RemoteTarget, reference: str) -> ModelCard:

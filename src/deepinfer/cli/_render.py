@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from deepinfer.card import ModelCard
+if TYPE_CHECKING:
+    from deepinfer.card import ModelCard
 
 RESEARCH_ONLY = "For research use only. Not for clinical diagnosis."
 

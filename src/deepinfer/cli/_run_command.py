@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,23 +25,16 @@ from deepinfer.card import (
     ModelCard,
     load_card,
 )
+from deepinfer.cli._option_names import option_name
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
-from deepinfer.cli._remote import RemoteTarget, chosen_target, remote_card, remote_parameters, run_remote, run_target
+from deepinfer.cli._remote import chosen_target, remote_card, remote_parameters, run_remote
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
 from deepinfer.cli._statistics_table import print_statistics
+from deepinfer.cli._target import RemoteTarget, run_target
 from deepinfer.registry import default_registry
 
-COMMON = {
-    "input", "output", "threads", "progress", "report", "server", "token", "help", "runtime", "precision", "series"
-}
 _KW = inspect.Parameter.KEYWORD_ONLY
-
-
-def option_name(parameter: str) -> str:
-    """``OutputSmoothing`` → ``output-smoothing``; a name that clashes with a common option gets ``param-``."""
-    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", parameter).replace("_", "-").lower()
-    return f"param-{kebab}" if kebab in COMMON else kebab
 
 
 def _parameter_signature(parameter: Any) -> inspect.Parameter:
@@ -274,3 +266,12 @@ def dispatch_run(model: str | None, args: Sequence[str], prog_name: str, usage: 
     card, card_dir = (remote_card(remote, model), None) if remote else resolve_model(model)
     command = typer.main.get_command(model_app(card, card_dir, remote))
     command.main(args=list(args), prog_name=f"{prog_name} {model}", standalone_mode=True)
+
+
+def run(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Argument(help="Model id, id@version, or a card file.")] = None,
+) -> None:
+    """Run a model on an image: deepinfer run MODEL -i INPUT -o OUTPUT, plus the model's own options
+    (`deepinfer run MODEL --help` lists them). MODEL is a registry id, id@version, or a card file."""
+    dispatch_run(model, ctx.args, ctx.command_path, ctx.get_help)

@@ -39,9 +39,7 @@ def serve(
     min_free_mb: Annotated[
         int, typer.Option(min=0, help="Free disk space (MiB) the data folder keeps; jobs past it get 507.")
     ] = 512,
-    keep_days: Annotated[
-        float, typer.Option(min=0, help="Days an ended job's data is kept (0: no age limit).")
-    ] = 30.0,
+    keep_days: Annotated[float, typer.Option(min=0, help="Days an ended job's data is kept (0: no age limit).")] = 30.0,
     keep_gb: Annotated[
         float, typer.Option(min=0, help="Most GiB of ended jobs' data kept, the oldest removed first (0: no limit).")
     ] = 50.0,
