@@ -46,11 +46,12 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "parse_card", "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
     ],
     "deepinfer.registry": [
-        "CombinedRegistry", "DirectoryRegistry", "EMBEDDED_NAME", "EmbeddedRegistry", "HttpRegistry", "INDEX_NAME",
-        "IndexEntry", "LoadedCard", "Registry", "RegistrySource", "SIGNATURE_SUFFIX", "add_source", "build_index",
-        "default_registry", "describe_age", "embedded_registry_path", "key_id", "load_private_key", "load_sources",
-        "open_registry", "parse_public_key", "public_key_text", "read_index", "read_snapshot", "remove_source",
-        "sign_index", "verify_index", "version_key", "write_index", "write_private_key"
+        "CardCheck", "CombinedRegistry", "DirectoryRegistry", "EMBEDDED_NAME", "EmbeddedRegistry", "HttpRegistry",
+        "INDEX_NAME", "IndexEntry", "LoadedCard", "Registry", "RegistrySource", "SIGNATURE_SUFFIX", "add_source",
+        "build_index", "check_cards", "default_registry", "describe_age", "embedded_registry_path", "key_id",
+        "load_private_key", "load_sources", "open_registry", "parse_public_key", "public_key_text", "read_index",
+        "read_snapshot", "remove_source", "sign_index", "verify_index", "version_key", "write_index",
+        "write_private_key"
     ],
     "deepinfer.store": [
         "ArtifactStore", "ByteProgress", "ByteStream", "CacheEntry", "ExtractLimits", "HttpResponse", "HttpTransport",

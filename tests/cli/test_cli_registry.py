@@ -172,3 +172,26 @@ def test_cache_ls_verify_prune(home: Path, tmp_path: Path, capsys: pytest.Captur
     code, _, err = cli(capsys, "cache", "prune")
     assert code == 0 and "removed 2 item(s)" in err and "onnx9-v0" in err
     assert sorted(p.name for p in store.root.iterdir()) == [] and not any(derived.iterdir())
+
+
+def test_build_and_add_refuse_a_card_whose_pipeline_does_not_fit_the_steps(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schema passes, the pipeline does not: a misspelt step and an unknown step parameter are both reported
+    (with the card's file and JSON path), no index is written and the registry is not added."""
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    good, broken = _card("liver-net"), _card("spleen-net")
+    broken["pipeline"] = [{"step": "resampel", "params": {}}, {"step": "output", "params": {"name": "mask", "x": 1}}]
+    (folder / "liver-net.json").write_text(json.dumps(good))
+    (folder / "spleen-net.json").write_text(json.dumps(broken))
+    code, _, err = cli(capsys, "registry", "build", str(folder))
+    assert code == 3 and not (folder / "index.json").exists()
+    assert "spleen-net.json $.pipeline[0].step" in err and "did you mean 'resample'" in err
+    assert "spleen-net.json $.pipeline[1].params.x" in err and "liver-net.json" not in err
+    code, _, err = cli(capsys, "registry", "add", "local", str(folder))
+    assert code == 3 and "resampel" in err
+    assert cli(capsys, "registry", "list", "--json")[1].count('"name"') == 1, "only the embedded registry"
+    (folder / "spleen-net.json").write_text(json.dumps(_card("spleen-net")))
+    assert cli(capsys, "registry", "build", str(folder))[0] == 0
+    assert cli(capsys, "registry", "add", "local", str(folder))[0] == 0

@@ -26,9 +26,11 @@ from deepinfer.registry import (
     SIGNATURE_SUFFIX,
     DirectoryRegistry,
     HttpRegistry,
+    Registry,
     RegistrySource,
     add_source,
     build_index,
+    check_cards,
     describe_age,
     key_id,
     load_private_key,
@@ -74,6 +76,15 @@ def install_warning_handler() -> None:
 install_warning_handler()
 
 
+def _check_whole_cards(registry: Registry) -> None:
+    """The rest of each card's check (its schema was checked as the registry loaded): step names and parameters,
+    artifact and parameter references; one report for the whole registry."""
+    from deepinfer.pipeline import validate_card_pipeline  # the steps (and numpy) only for these commands
+
+    loaded = ((item.source, item.card) for item in registry.entries())
+    check_cards(loaded, validate_card_pipeline, registry.name)
+
+
 def _home_and_settings() -> tuple[Path, Settings]:
     home = deepinfer_home()
     return home, Settings.load(home)
@@ -106,7 +117,9 @@ def add(
     cache = home / "registries" / name
     shutil.rmtree(cache, ignore_errors=True)  # a leftover of an earlier registry of that name
     try:
-        cards = open_registry(source, home, settings).list()
+        registry = open_registry(source, home, settings)
+        cards = registry.list()
+        _check_whole_cards(registry)
     except BaseException:
         shutil.rmtree(cache, ignore_errors=True)
         raise
@@ -174,6 +187,7 @@ def update(name: Annotated[str | None, typer.Argument(help="Only this registry."
                 status = registry.status
             else:
                 cards, status = registry.list(), "local folder"
+            _check_whole_cards(registry)
         except DeepInferError as error:
             err.print(f"[red]✗[/] {source.name}: {escape(str(error))}", highlight=False, soft_wrap=True)
             failed = max(failed, error.exit_code)
@@ -185,8 +199,11 @@ def update(name: Annotated[str | None, typer.Argument(help="Only this registry."
 
 @registry_app.command("build")
 def build(folder: Annotated[Path, typer.Argument(help="A folder of cards (v2 or 2017 files).")]) -> None:
-    """Write FOLDER/index.json listing every card with the sha256 of its file."""
-    path = write_index(folder)
+    """Write FOLDER/index.json listing every card with the sha256 of its file (refused, with every problem listed,
+    when a card's pipeline does not fit deepinfer's steps)."""
+    from deepinfer.pipeline import validate_card_pipeline  # the steps (and numpy) only for this command
+
+    path = write_index(folder, check=validate_card_pipeline)
     entries = json.loads(path.read_text(encoding="utf-8"))["cards"]
     err.print(f"[green]✓[/] wrote {path}: {len(entries)} card(s)", highlight=False)
     for entry in entries:

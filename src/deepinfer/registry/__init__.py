@@ -4,7 +4,16 @@ in precedence order; id@version lookup and search; publishing (index build, Ed25
 from deepinfer.registry._combined import CombinedRegistry, default_registry, open_registry
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, add_source, load_sources, remove_source
 from deepinfer.registry._http import HttpRegistry, describe_age, read_snapshot
-from deepinfer.registry._index import INDEX_NAME, IndexEntry, build_index, read_index, version_key, write_index
+from deepinfer.registry._index import (
+    INDEX_NAME,
+    CardCheck,
+    IndexEntry,
+    build_index,
+    check_cards,
+    read_index,
+    version_key,
+    write_index,
+)
 from deepinfer.registry._registry import (
     DirectoryRegistry,
     EmbeddedRegistry,
@@ -27,6 +36,7 @@ __all__ = [
     "EMBEDDED_NAME",
     "INDEX_NAME",
     "SIGNATURE_SUFFIX",
+    "CardCheck",
     "CombinedRegistry",
     "DirectoryRegistry",
     "EmbeddedRegistry",
@@ -37,6 +47,7 @@ __all__ = [
     "RegistrySource",
     "add_source",
     "build_index",
+    "check_cards",
     "default_registry",
     "describe_age",
     "embedded_registry_path",

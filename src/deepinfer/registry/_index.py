@@ -13,17 +13,24 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import CardError, InputError, Problem
+from deepinfer._files import write_atomic
 from deepinfer.card import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard, import_legacy, looks_like_legacy, parse_card
 
 INDEX_NAME = "index.json"
 MAX_INDEX_BYTES = 16 << 20
 MAX_CARD_BYTES = 2 << 20
 _ENTRY_KEYS = ("id", "version", "path", "sha256")
+
+CardCheck = Callable[[ModelCard], list[Problem]]
+"""A check of a whole card beyond its schema (the pipeline layer's ``validate_card_pipeline``: step names, step
+parameters, artifact and parameter references). The registry layer cannot know the steps, so the front ends
+hand it in where a registry is published or added; browsing (``models list``) checks the schema only."""
 
 
 @dataclass(frozen=True)
@@ -77,21 +84,37 @@ def read_card_file(path: Path) -> tuple[ModelCard, str]:
     return card_from_bytes(data, str(path)), hashlib.sha256(data).hexdigest()
 
 
-def build_index(folder: Path) -> dict[str, Any]:
-    """The index document of the cards in ``folder`` (sorted by id, then version); 2017 files are included."""
-    entries = []
+def check_cards(cards: Iterable[tuple[str, ModelCard]], check: CardCheck, where: str) -> None:
+    """One :class:`CardError` listing every problem ``check`` finds in any of ``cards`` (source, card); each
+    problem's path starts with the card's file name."""
+    problems = [
+        Problem(f"{Path(source).name} {problem.path}", problem.message)
+        for source, card in cards
+        for problem in check(card)
+    ]
+    if problems:
+        raise CardError(where, problems)
+
+
+def build_index(folder: Path, check: CardCheck | None = None) -> dict[str, Any]:
+    """The index document of the cards in ``folder`` (sorted by id, then version); 2017 files are included.
+    With ``check``, a card it finds problems in refuses the whole index (every problem in one report)."""
+    entries, cards = [], []
     for path in discover_cards(folder):
         card, sha256 = read_card_file(path)
         relative = path.relative_to(folder).as_posix()
         entries.append(IndexEntry(card.id, card.version, relative, sha256))
+        cards.append((str(path), card))
+    if check is not None:
+        check_cards(cards, check, str(folder))
     entries.sort(key=lambda e: (e.id, version_key(e.version)))
     return {"schema_version": CARD_SCHEMA_VERSION, "cards": [vars(entry) for entry in entries]}
 
 
-def write_index(folder: Path) -> Path:
-    """Writes ``folder/index.json`` from the cards in the folder."""
+def write_index(folder: Path, check: CardCheck | None = None) -> Path:
+    """Writes ``folder/index.json`` from the cards in the folder (nothing is written when a card is refused)."""
     path = folder / INDEX_NAME
-    path.write_text(json.dumps(build_index(folder), indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, (json.dumps(build_index(folder, check), indent=2) + "\n").encode("utf-8"))
     return path
 
 
