@@ -73,7 +73,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "OnnxNetwork", "OpenVinoNetwork", "PRECISIONS", "PRECISION_VARIABLE", "RUNTIMES", "RUNTIME_CHOICES",
         "RUNTIME_VARIABLE", "SelectedNetwork", "TorchScriptNetwork", "card_network_cache", "check_choice",
         "check_external_data", "describe_verdict", "export_card_networks", "installed", "load_network",
-        "prune_derived"
+        "prune_derived", "requested_runtime"
     ],
     "deepinfer.report": [
         "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"

@@ -164,3 +164,29 @@ def test_a_multi_input_card_needs_a_csv(card_file: Path, cohort: Path, tmp_path:
     document["inputs"].append({"type": "volume", "name": "T2"})
     card_file.write_text(json.dumps(document), encoding="utf-8")
     assert batch(card_file, cohort, tmp_path / "out") == 2
+
+
+def test_with_runtime_auto_one_case_measures_alone_and_every_worker_runs_its_choice(
+    card_file: Path, colin27: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fresh home, two workers must not each time the runtimes while the other one runs (each slowing the
+    other's figures, and possibly choosing differently): the first case runs alone and measures, the other
+    worker runs the runtime it chose, remembered."""
+    monkeypatch.setenv("DEEPINFER_HOME", str(tmp_path / "fresh-home"))
+    monkeypatch.delenv("DEEPINFER_RUNTIME", raising=False)
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    crop = sitk.ReadImage(str(colin27))[40:140, 50:170, 40:140]  # one shape: a verdict is for an input shape
+    for index in range(4):
+        sitk.WriteImage(crop, str(cohort / f"case{index}.nii.gz"))
+    out = tmp_path / "out"
+    assert batch(card_file, cohort, out, "--workers", "2", "--runtime", "auto") == 0
+    chosen = []
+    for case in sorted(manifest_rows(out)):
+        provenance = json.loads((out / case / "Mask.provenance.json").read_text(encoding="utf-8"))
+        (network,) = provenance["runtime"]["networks"].values()
+        chosen.append((network["runtime"], network["chosen"]))
+    # The first worker measured (its later cases keep that network: "measured"); the second one, started after,
+    # ran the remembered choice. Two workers measuring at once would both say "measured".
+    assert {how for _, how in chosen} == {"measured", "remembered"}
+    assert len({runtime for runtime, _ in chosen}) == 1

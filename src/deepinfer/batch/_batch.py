@@ -117,8 +117,18 @@ def run_batch(
             options.precision,
             options.report,
         )
-        _Pool(setup, min(plan.workers, len(todo))).run(card, todo, out_dir, options.suffix, finished)
+        pool = _Pool(setup, min(plan.workers, len(todo)), pilot=_choice_to_make(card, options.runtime))
+        pool.run(card, todo, out_dir, options.suffix, finished)
     return result
+
+
+def _choice_to_make(card: ModelCard, runtime: str | None) -> bool:
+    """Whether the workers' runtime is chosen by measuring (``auto``): then one case runs alone first, so that
+    the choice is measured once, on a quiet machine, and every worker then runs the remembered runtime (several
+    workers measuring at once would slow each other down and could each choose differently)."""
+    from deepinfer.runners import AUTO, requested_runtime
+
+    return card.runtime.type != "container" and requested_runtime(runtime) == AUTO
 
 
 def _is_example(card: ModelCard, name: str) -> bool:
@@ -139,10 +149,12 @@ class _Worker:
 
 
 class _Pool:
-    """Long-lived spawned workers fed one case at a time as each finishes its last."""
+    """Long-lived spawned workers fed one case at a time as each finishes its last. With ``pilot``, the others
+    wait until one case has succeeded alone."""
 
-    def __init__(self, setup: WorkerSetup, size: int) -> None:
+    def __init__(self, setup: WorkerSetup, size: int, pilot: bool = False) -> None:
         self.setup = setup
+        self.pilot = pilot
         self.context = multiprocessing.get_context("spawn")
         self.workers = [_Worker(self.context, setup) for _ in range(size)]
 
@@ -153,7 +165,8 @@ class _Pool:
         try:
             while queue or any(w.case for w in self.workers):
                 for worker in self.workers:
-                    if worker.case is None and queue:
+                    alone = self.pilot and any(w.case for w in self.workers)
+                    if worker.case is None and queue and not alone:
                         self._assign(worker, queue.popleft(), card, out_dir, suffix)
                 busy = [w for w in self.workers if w.case is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
@@ -194,6 +207,7 @@ class _Pool:
         else:
             status, _, seconds, peak, detail = message
             if status == SUCCEEDED:
+                self.pilot = False
                 record = CaseRecord(case.case_id, case.inputs, SUCCEEDED, worker.outputs, seconds, peak, "", detail)
             else:
                 record = CaseRecord(case.case_id, case.inputs, FAILED, {}, seconds, peak, detail)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         NetworkCache,
         card_network_cache,
         load_network,
+        requested_runtime,
     )
     from deepinfer.runners._onnx import OnnxNetwork
     from deepinfer.runners._openvino import OpenVinoNetwork
@@ -43,6 +44,7 @@ _WHERE = {
     "NetworkCache": "_networks",
     "card_network_cache": "_networks",
     "load_network": "_networks",
+    "requested_runtime": "_networks",
     "SelectedNetwork": "_choice",
     "prune_derived": "_derived",
     "check_external_data": "_external",
@@ -99,4 +101,5 @@ __all__ = [
     "installed",
     "load_network",
     "prune_derived",
+    "requested_runtime",
 ]

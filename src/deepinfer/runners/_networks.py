@@ -34,6 +34,11 @@ def load_network(card_format: str, path: Path, threads: int | None = None) -> Ne
     return RUNTIMES[runtime].load(path, threads, "exact")
 
 
+def requested_runtime(runtime: str | None = None) -> str:
+    """The runtime a run asks for: ``runtime``, else ``$DEEPINFER_RUNTIME``, else ``auto``."""
+    return runtime or os.environ.get(RUNTIME_VARIABLE) or AUTO
+
+
 class NetworkCache:
     """Artifact name → network, loaded on first use with ``locate(name)`` giving the verified file.
 
@@ -122,7 +127,7 @@ def card_network_cache(
     and ``precision`` (default: ``$DEEPINFER_PRECISION``, else ``exact``). ``fast`` runs ``exact`` unless the
     card declares the accuracy fast mode must keep (``precision.fast``); the cache's ``precision`` says which
     mode it runs."""
-    chosen_runtime = runtime or os.environ.get(RUNTIME_VARIABLE) or AUTO
+    chosen_runtime = requested_runtime(runtime)
     requested = precision or os.environ.get(PRECISION_VARIABLE) or "exact"
     effective = "exact" if requested == "fast" and card.precision.fast is None else requested
     cache = NetworkCache(
