@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"card"},
     {"store"},
     {"registry"},
-    {"imaging"},
+    {"imaging", "dicomweb"},
     {"pipeline", "report"},
     {"runners"},
     # run runs a container card through container; the container's in-image entrypoint calls run back.
@@ -40,7 +40,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "ClassScoresMember", "ContainerRuntime",
         "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter", "IMAGE_NAME",
         "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER", "ParameterValues",
-        "PointListMember", "Precision", "ProbabilityMapMember", "SEMVER", "SHA256", "ScalarMember", "SeriesRule",
+        "PointListMember", "Precision", "ProbabilityMapMember", "SEGMENT_CATEGORIES", "SEMVER", "SHA256",
+        "ScalarMember", "SeriesRule",
         "Step", "StringParameter", "UrlSource", "VolumeMember", "WheelMemberSource", "card_json_schema", "card_summary",
         "default_value", "dump_card", "import_legacy", "json_path", "load_card", "load_legacy", "looks_like_legacy",
         "parse_card", "read_card_json", "resolve_parameters", "schema_text", "slugify", "validate_card"
@@ -60,8 +61,15 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "open_checked", "read_limited", "remove_path", "resolve_inside", "sha256_file"
     ],
     "deepinfer.imaging": [
-        "Geometry", "SUPPORTED_SUFFIXES", "Volume", "image_files", "image_suffix", "read_volume",
-        "volume_from_sitk", "volume_to_sitk", "write_volume"
+        "DicomAlgorithm", "DicomSource", "GENERIC_CODE", "Geometry", "INSTALL_HINT", "SUPPORTED_SUFFIXES", "Volume",
+        "check_source_grid", "dicom_bytes", "image_files", "image_suffix", "measurement_report", "read_dicom_source",
+        "read_volume", "require_highdicom", "segment_labels", "segmentation", "volume_from_sitk", "volume_to_sitk",
+        "write_volume"
+    ],
+    "deepinfer.dicomweb": [
+        "DicomWebLocation", "MAX_INSTANCES", "PACS_FILE", "PASSWORD_VARIABLE", "Pacs", "TOKEN_VARIABLE",
+        "USER_VARIABLE", "allowed_pacs", "configured_pacs", "credentials", "fetch_series", "is_dicomweb",
+        "open_client", "parse_location", "store_files"
     ],
     "deepinfer.pipeline": [
         "FloatArray", "Network", "NetworkProvider", "ParamError", "Pipeline", "PipelineState", "PipelineStep",
@@ -79,8 +87,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"
     ],
     "deepinfer.run": [
-        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory",
-        "estimate_working_bytes", "fetch_artifact", "input_warnings", "label_statistics", "labelled_volume_ml",
+        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "dicom_sr_path",
+        "estimate_working_bytes", "fetch_artifact", "input_warnings", "is_dicom_output", "label_statistics",
+        "labelled_volume_ml",
         "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model", "runtime_record",
         "stage_statistics", "statistics_paths", "storage_error", "volume_outputs", "write_report"
     ],

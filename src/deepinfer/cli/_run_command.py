@@ -6,6 +6,7 @@ so ``deepinfer run prostate-taps --help`` shows that model's own options.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from deepinfer.card import (
     ModelCard,
     load_card,
 )
+from deepinfer.cli._dicomweb_inputs import local_inputs
 from deepinfer.cli._option_names import option_name
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._remote import chosen_target, remote_card, remote_parameters, run_remote
@@ -61,7 +63,12 @@ def _parameter_signature(parameter: Any) -> inspect.Parameter:
 
 def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) -> dict[str, Path]:
     """``PATH`` (the first member) or ``NAME=PATH`` items → {member: path}."""
-    result: dict[str, Path] = {}
+    return {name: Path(text) for name, text in _named(card, values, names, what).items()}
+
+
+def _named(card: ModelCard, values: Sequence[str], names: list[str], what: str) -> dict[str, str]:
+    """``TEXT`` (the first member) or ``NAME=TEXT`` items → {member: text} (a path, or a DICOMweb URL)."""
+    result: dict[str, str] = {}
     for item in values:
         name, sep, path = item.partition("=")
         if not (sep and name in names):
@@ -71,7 +78,7 @@ def _pairs(card: ModelCard, values: Sequence[str], names: list[str], what: str) 
                 f"{card.id}: the {what} {name} is given twice ({result[name]} and {path}); give each {what} once "
                 f"(as PATH for the first, {names[0]}, or as NAME=PATH; its {what}s are {', '.join(names)})"
             )
-        result[name] = Path(path)
+        result[name] = path
     return result
 
 
@@ -196,7 +203,7 @@ def _run(
     from deepinfer.run import plan_outputs, run_model, volume_outputs
 
     err = Console(stderr=True)
-    input_paths = _pairs(card, options["inputs"], [m.name for m in card.inputs], "input")
+    input_texts = _named(card, options["inputs"], [m.name for m in card.inputs], "input")
     output_names = volume_outputs(card)
     explicit = _pairs(card, options["outputs"], output_names, "output")
     primary = explicit.pop(output_names[0], None)
@@ -206,8 +213,9 @@ def _run(
     series = _series_choice(card, options["series"])
     progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
-    with reporter:
+    with reporter, contextlib.ExitStack() as stack:
         callback = no_progress if progress is ProgressMode.none else reporter
+        input_paths = stack.enter_context(local_inputs(input_texts, callback))
         target = chosen_target(options, remote)
         if target is not None and series:
             raise UsageError("--series works on a local run; give the server an input that holds one series")

@@ -151,4 +151,3 @@ class SelectedNetwork:
         if self.chosen is None:
             return {"runtime": self.runtime, "chosen": "not run"}
         return self.chosen.describe()
-
