@@ -185,6 +185,28 @@ class ScaleToRange(PipelineStep):
         state.image = state.image.with_data(scaled)
 
 
+class ScaleIntensityRange(PipelineStep):
+    """Map the fixed range ``[low, high]`` linearly onto ``[minimum, maximum]``, every channel; with ``clip``
+    values beyond it are clipped (a CT window: MONAI's ``ScaleIntensityRange(a_min, a_max, b_min, b_max)``)."""
+
+    name = "scale_intensity_range"
+
+    def __init__(
+        self, *, low: float, high: float, minimum: float = 0.0, maximum: float = 1.0, clip: bool = False
+    ) -> None:
+        self.low = check.number("low", low)
+        self.high = check.number("high", high)
+        if self.high <= self.low:
+            raise ParamError("high", f"must be greater than low ({low!r}), got {high!r}")
+        self.minimum = check.number("minimum", minimum)
+        self.maximum = check.number("maximum", maximum, self.minimum)
+        self.clip = check.boolean("clip", clip)
+
+    def apply(self, state: PipelineState) -> None:
+        scaled = rescale(state.image.data, self.low, self.high, self.minimum, self.maximum, self.clip)
+        state.image = state.image.with_data(scaled)
+
+
 class NanToNum(PipelineStep):
     """Replace NaN by ``nan`` and ±infinity by ``posinf`` / ``neginf`` (default: the largest and smallest
     float32), as ``numpy.nan_to_num`` and ``torch.nan_to_num``."""

@@ -103,24 +103,40 @@ class SelectChannel(PipelineStep):
 
 
 class LargestComponent(PipelineStep):
-    """Keep only the largest connected component of the nonzero voxels of each channel (their values are
-    kept). ``connectivity``: 6, 18 or 26 neighbours (``scipy.ndimage.label``)."""
+    """Keep only the largest connected component of each channel's foreground (the values of kept voxels stay).
+    ``connectivity``: 6, 18 or 26 neighbours.
+
+    The foreground is every nonzero voxel, or with ``labels`` the voxels of those label values (other labels are
+    left alone). ``independent``: each label value keeps its own largest component, instead of all of them
+    together (MONAI's ``KeepLargestConnectedComponent(applied_labels, independent)``)."""
 
     name = "largest_component"
 
-    def __init__(self, *, connectivity: int = 26) -> None:
+    def __init__(self, *, connectivity: int = 26, labels: list[int] | None = None, independent: bool = False) -> None:
         self.connectivity = check.integer("connectivity", connectivity)
         if self.connectivity not in CONNECTIVITY_RANK:
             raise ParamError("connectivity", f"must be 6, 18 or 26, got {connectivity!r}")
+        if labels is not None:
+            labels = [check.integer(f"labels[{i}]", v, minimum=1) for i, v in enumerate(check_list(labels))]
+        self.labels = labels
+        self.independent = check.boolean("independent", independent)
 
     def apply(self, state: PipelineState) -> None:
         data = state.image.data.copy()
         for channel in data:
-            labels, count = label_components(channel != 0, self.connectivity)
-            if count > 1:
-                largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
-                channel[labels != largest] = 0
+            if self.labels is None and not self.independent:
+                self.keep_largest(channel, channel != 0)
+                continue
+            values = self.labels if self.labels is not None else np.unique(channel[channel != 0]).tolist()
+            for group in [[value] for value in values] if self.independent else [values]:
+                self.keep_largest(channel, np.isin(channel, group))
         state.image = state.image.with_data(data)
+
+    def keep_largest(self, channel: FloatArray, mask: npt.NDArray[np.bool_]) -> None:
+        labels, count = label_components(mask, self.connectivity)
+        if count > 1:
+            largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+            channel[mask & (labels != largest)] = 0
 
 
 class FillHoles(PipelineStep):
