@@ -48,6 +48,7 @@ def write_series(
         "0008|0008": image_type,
         "0020|000d": f"{UID_ROOT}.0",  # one study
         "0020|000e": uid,
+        "0020|0052": f"{UID_ROOT}.0.1",  # one frame of reference
         "0020|0037": "\\".join(f"{v:.10f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7])),
         "0008|103e": description,
         "0018|1030": description,

@@ -71,11 +71,41 @@ class Citation(_Strict):
 # ------------------------------------------------------------------------------------ inputs and outputs
 
 
+SEGMENT_CATEGORIES: Final = {
+    "SCT:91723000": "Anatomical structure",
+    "SCT:85756007": "Tissue",
+    "SCT:49755003": "Morphologically abnormal structure",
+    "SCT:91720002": "Body substance",
+    "SCT:260787004": "Physical object",
+}
+"""The SNOMED CT categories of a segmented property (as DICOM SEG, Slicer's terminologies and MHub's SegDB use)
+a label's ``category`` may name, with their code meanings."""
+CONCEPT_CODE = r"^[A-Za-z][A-Za-z0-9-]{0,15}:[A-Za-z0-9.-]{1,64}$"  # SCHEME:VALUE, e.g. SCT:41216001
+
+
 class Label(_Strict):
     value: int = Field(ge=0, le=65535)
     name: str
     color: str = Field(pattern=HEX_COLOR, description="Display colour as #rrggbb.")
-    code: str | None = Field(default=None, description="Coded concept, e.g. SCT:41216001 (SNOMED CT).")
+    code: str | None = Field(
+        default=None,
+        pattern=CONCEPT_CODE,
+        description="What the label is, as a coded concept SCHEME:VALUE, e.g. SCT:41216001 (SNOMED CT); a DICOM "
+        "SEG's segmented property type (its meaning: the label's name).",
+    )
+    category: str | None = Field(
+        default=None,
+        description="The coded category of a label with a code (a DICOM SEG's segmented property category): one of "
+        + ", ".join(f"{code} ({meaning})" for code, meaning in SEGMENT_CATEGORIES.items())
+        + "; default SCT:91723000 (Anatomical structure).",
+    )
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, category: str | None) -> str | None:
+        if category is not None and category not in SEGMENT_CATEGORIES:
+            raise ValueError(f"unknown category {category!r}; use one of {', '.join(SEGMENT_CATEGORIES)}")
+        return category
 
 
 class _Member(_Strict):

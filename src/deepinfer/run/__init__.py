@@ -5,10 +5,12 @@ batch, ``card test``, the container entrypoint).
 reads the inputs, estimates the working memory (:func:`check_working_memory`), runs the pipeline on the chosen
 runtime (or the card's container), and writes every output with its provenance sidecar
 (:func:`provenance_record`), per-label statistics of labelmaps (:func:`label_statistics`) and a picture through
-:class:`StagedOutputs`: all or nothing.
+:class:`StagedOutputs`: all or nothing. A labelmap output named ``.dcm`` is written as a DICOM SEG of the source
+series with a DICOM SR of its volumes beside it (:func:`dicom_sr_path`).
 :func:`plan_outputs` says where a card's outputs go for a primary output path.
 """
 
+from deepinfer.run._dicom_outputs import dicom_sr_path, is_dicom_output
 from deepinfer.run._memory import check_working_memory, estimate_working_bytes
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import (
@@ -29,9 +31,11 @@ __all__ = [
     "check_input_names",
     "check_inputs",
     "check_working_memory",
+    "dicom_sr_path",
     "estimate_working_bytes",
     "fetch_artifact",
     "input_warnings",
+    "is_dicom_output",
     "label_statistics",
     "labelled_volume_ml",
     "output_stem",

@@ -11,6 +11,7 @@ from deepinfer.card import ClassScoresMember, ModelCard, PointListMember, Scalar
 from deepinfer.imaging import SUPPORTED_SUFFIXES, image_suffix
 
 _NON_VOLUME_OUTPUTS = (ClassScoresMember, ScalarMember, PointListMember)
+DICOM_SUFFIX = ".dcm"
 
 
 def output_stem(path: Path) -> str:
@@ -27,18 +28,25 @@ def volume_outputs(card: ModelCard) -> list[str]:
 
 
 def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``."""
-    suffix = image_suffix(primary)
+    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``.
+
+    A ``.dcm`` primary (a labelmap written as DICOM SEG, see :mod:`deepinfer.run._dicom_outputs`) puts the other
+    labelmaps beside it as ``.dcm`` too and the other image outputs as ``.nii.gz``."""
+    dicom = primary.name.lower().endswith(DICOM_SUFFIX)
+    suffix = DICOM_SUFFIX if dicom else image_suffix(primary)
     if suffix is None:
-        raise UsageError(f"{primary}: unsupported output format; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+        formats = ", ".join((*SUPPORTED_SUFFIXES, DICOM_SUFFIX))
+        raise UsageError(f"{primary}: unsupported output format; use one of {formats} (.dcm: a DICOM SEG)")
     names = volume_outputs(card)
     explicit = dict(explicit or {})
     unknown = sorted(set(explicit) - set(names))
     if unknown:
         raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
+    labelmaps = {o.name for o in card.outputs if o.type == "labelmap"}
     plan = {names[0]: primary}
     for name in names[1:]:
-        plan[name] = primary.with_name(f"{output_stem(primary)}.{name}{suffix}")
+        beside = suffix if not dicom or name in labelmaps else ".nii.gz"
+        plan[name] = primary.with_name(f"{output_stem(primary)}.{name}{beside}")
     plan.update(explicit)
     return plan
 

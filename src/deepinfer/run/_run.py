@@ -16,6 +16,7 @@ from deepinfer._exceptions import InputError, PipelineError, RuntimeUnavailableE
 from deepinfer.card import ModelCard, VolumeMember, resolve_parameters
 from deepinfer.imaging import Volume, read_volume
 from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
+from deepinfer.run._dicom_outputs import check_dicom_outputs, dicom_files, dicom_sr_path, stage_file
 from deepinfer.run._memory import check_working_memory
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import check_inputs, provenance_path
@@ -101,6 +102,7 @@ def run_model(
     failure leaves the files of an earlier run in place and nothing half-written."""
     values = resolve_parameters(card, params)
     check_inputs(card, inputs, outputs)
+    check_dicom_outputs(card, inputs, outputs)
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = read_inputs(card, inputs, self_contained, series or {})
@@ -146,10 +148,20 @@ def run_model(
     statistics = output_statistics(card, results, volumes_in, outputs)
     if statistics:
         record["statistics"] = statistics
+    dicom, dicom_warnings = dicom_files(card, inputs, volumes_in, results, outputs, statistics)
+    if dicom_warnings:
+        warnings += dicom_warnings
+        record["warnings"] = warnings
     with StagedOutputs() as staged:
+        for target, data in dicom.items():
+            stage_file(staged, target, data)
         for name, path in outputs.items():
-            staged.volume(results[name], path)
-            staged.json({**record, "output": {"name": name, "file": path.name}}, provenance_path(path))
+            output = {"name": name, "file": path.name}
+            if path in dicom:
+                output["dicom_sr"] = dicom_sr_path(path).name
+            else:
+                staged.volume(results[name], path)
+            staged.json({**record, "output": output}, provenance_path(path))
             if name in statistics:
                 stage_statistics(staged, name, path, card.inputs[0].name, statistics[name])
         picture = write_report(card, volumes_in, results, inputs, outputs, staged) if report else None

@@ -1,0 +1,107 @@
+"""DICOM outputs of a run: a labelmap output whose file name ends in ``.dcm`` is written as a DICOM SEG, and a DICOM
+SR (TID 1500 measurement report with each segment's volume in mL) goes beside it as ``STEM.sr.dcm``.
+
+A SEG and its SR belong to the source DICOM series the labelmap was computed on, so they need a DICOM input: the
+card's first input must be a DICOM folder or zip. That, and highdicom being installed (``deepinfer[dicom]``), are
+checked before any input is read (:func:`check_dicom_outputs`). Only labelmap outputs can be DICOM; when the main
+output is a ``.dcm`` file, the card's other image outputs are planned beside it as NIfTI (``STEM.NAME.nii.gz``,
+see :func:`deepinfer.run.plan_outputs`). The SEG and SR are built in memory, then staged with the run's other
+files: all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from deepinfer import __version__
+from deepinfer._exceptions import UsageError
+from deepinfer.card import LabelmapMember, ModelCard
+from deepinfer.imaging import (
+    DicomAlgorithm,
+    Volume,
+    dicom_bytes,
+    measurement_report,
+    read_dicom_source,
+    require_highdicom,
+    segment_labels,
+    segmentation,
+)
+from deepinfer.run._outputs import StagedOutputs, storage_error, write_bytes
+from deepinfer.run._plan import DICOM_SUFFIX, output_stem
+
+
+def is_dicom_output(path: Path) -> bool:
+    return path.name.lower().endswith(DICOM_SUFFIX)
+
+
+def dicom_sr_path(output: Path) -> Path:
+    """Where the SR of the SEG ``output`` goes: ``STEM.sr.dcm`` beside it."""
+    return output.with_name(f"{output_stem(output)}.sr{DICOM_SUFFIX}")
+
+
+def _is_dicom_input(path: Path) -> bool:
+    return path.is_dir() or path.name.lower().endswith(".zip")
+
+
+def check_dicom_outputs(card: ModelCard, inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
+    """Refuse ``.dcm`` outputs that cannot be written: not a labelmap, no DICOM input, or no highdicom."""
+    wanted = {name: path for name, path in outputs.items() if is_dicom_output(path)}
+    if not wanted:
+        return
+    labelmaps = {m.name for m in card.outputs if isinstance(m, LabelmapMember)}
+    for name, path in wanted.items():
+        if name not in labelmaps:
+            raise UsageError(
+                f"{path}: only a labelmap output can be written as DICOM (a SEG); {name} is not one: "
+                "give it a .nii.gz, .nrrd or .mha name"
+            )
+    first = card.inputs[0].name
+    source = inputs.get(first)
+    if source is None or not _is_dicom_input(source):
+        given = f"{source} is not a DICOM folder or zip" if source is not None else f"no input {first} is given"
+        raise UsageError(
+            f"{next(iter(wanted.values()))}: a DICOM SEG output needs the source DICOM images, and {given}. "
+            f"Give the DICOM series (a folder or .zip) as {first}, or write the result as .nii.gz, .nrrd or .mha"
+        )
+    require_highdicom()
+
+
+def dicom_files(
+    card: ModelCard,
+    inputs: Mapping[str, Path],
+    volumes_in: Mapping[str, Volume],
+    results: Mapping[str, Volume],
+    outputs: Mapping[str, Path],
+    statistics: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> tuple[dict[Path, bytes], list[str]]:
+    """The SEG and SR files of every ``.dcm`` output (target → bytes), and what the user should know."""
+    wanted = {name: path for name, path in outputs.items() if is_dicom_output(path)}
+    if not wanted:
+        return {}, []
+    first = card.inputs[0].name
+    source = read_dicom_source(inputs[first], volumes_in[first].metadata["dicom_series_uid"])
+    algorithm = DicomAlgorithm(card.id, card.name, card.version)
+    software = f"deepinfer {__version__}"
+    members = {m.name: m for m in card.outputs if isinstance(m, LabelmapMember)}
+    files: dict[Path, bytes] = {}
+    warnings: list[str] = []
+    for name, path in wanted.items():
+        segments, notes = segment_labels(results[name], members[name].labels)
+        seg = segmentation(results[name], source, segments, algorithm, software)
+        volumes = {row["value"]: float(row["volume_ml"]) for row in statistics[name]}
+        by_number = {number: volumes.get(label.value, 0.0) for number, label in enumerate(segments, start=1)}
+        report = measurement_report(seg, source, by_number, algorithm, software)
+        files[path] = dicom_bytes(seg)
+        files[dicom_sr_path(path)] = dicom_bytes(report)
+        warnings += [note for note in notes if note not in warnings]
+    return files, warnings
+
+
+def stage_file(staged: StagedOutputs, target: Path, data: bytes) -> None:
+    """Stage ``data`` to be renamed to ``target`` with the run's other files."""
+    try:
+        write_bytes(staged.path(target), data)
+    except OSError as error:
+        raise storage_error(target, error) from None
