@@ -68,11 +68,12 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.dicomweb": [
         "DicomWebLocation", "MAX_INSTANCES", "PACS_FILE", "PASSWORD_VARIABLE", "Pacs", "TOKEN_VARIABLE",
-        "USER_VARIABLE", "allowed_pacs", "configured_pacs", "credentials", "fetch_series", "is_dicomweb",
+        "USER_VARIABLE", "allowed_pacs", "check_uid", "configured_pacs", "credentials", "fetch_series", "is_dicomweb",
         "open_client", "parse_location", "store_files"
     ],
     "deepinfer.pipeline": [
-        "FloatArray", "Network", "NetworkProvider", "ParamError", "Pipeline", "PipelineState", "PipelineStep",
+        "ClassScores", "FloatArray", "Network", "NetworkProvider", "PLANES", "ParamError", "Pipeline",
+        "PipelineResult", "PipelineState", "PipelineStep",
         "ProgressCallback", "Tensor", "build_steps", "no_progress", "run_steps", "step_names",
         "validate_card_document", "validate_card_pipeline"
     ],
@@ -84,14 +85,15 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "prune_derived", "requested_runtime"
     ],
     "deepinfer.report": [
-        "Box", "Panel", "overlay_panels", "render_overlay", "render_result", "render_scores", "report_path"
+        "Box", "Panel", "PlaneScoreChart", "overlay_panels", "render_overlay", "render_plane_scores", "render_result",
+        "render_scores", "report_path"
     ],
     "deepinfer.run": [
-        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "dicom_sr_path",
-        "estimate_working_bytes", "fetch_artifact", "input_warnings", "is_dicom_output", "label_statistics",
+        "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "decision_summary",
+        "dicom_sr_path", "estimate_working_bytes", "fetch_artifact", "file_outputs", "input_warnings", "is_dicom_output", "label_statistics",
         "labelled_volume_ml",
         "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model", "runtime_record",
-        "stage_statistics", "statistics_paths", "storage_error", "volume_outputs", "write_report"
+        "score_outputs", "scores_csv_path", "scores_document", "stage_statistics", "statistics_paths", "storage_error", "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",
@@ -101,7 +103,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "parse_progress", "progress_json", "prune_orphans", "run_container", "work_roots"
     ],
     "deepinfer.jobs": [
-        "CardLookup", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState", "JobStore",
+        "CardLookup", "INPUT_SUFFIXES", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState",
+        "JobStore",
         "ManagerSettings", "RetentionPolicy", "UPLOAD_SUFFIXES", "display_name", "scrub_paths", "upload_suffix"
     ],
     "deepinfer.package": [
@@ -112,9 +115,9 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.batch": [
         "BatchOptions", "BatchResult", "CASE_ID_COLUMN", "COLUMNS", "Case", "CaseRecord", "Cohort", "DEFAULT_SUFFIX",
-        "FAILED", "GIB", "MANIFEST_NAME", "Manifest", "SKIPPED", "SUCCEEDED", "WorkerPlan", "available_memory",
-        "case_id", "case_memory", "case_outputs", "find_cases", "pending_cases", "plan_workers", "read_manifest",
-        "run_batch", "up_to_date"
+        "FAILED", "GIB", "MANIFEST_NAME", "Manifest", "RAY_INSTALL", "SKIPPED", "SUCCEEDED", "WorkerPlan",
+        "available_memory", "case_id", "case_memory", "case_outputs", "find_cases", "pending_cases", "plan_workers",
+        "ray_plan", "read_manifest", "run_batch", "up_to_date"
     ],
     "deepinfer.client": [
         "ServerClient", "ServerRegistry", "job_error", "sse_events"

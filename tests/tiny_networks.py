@@ -73,3 +73,19 @@ def tiny_torchscript_card(
     path = folder / "tiny.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
+
+
+def darker_voxels_card(folder: Path) -> Path:
+    """The tiny TorchScript card with its input scaled to [-1, 1] (1st–99th percentile) first, so that on a real
+    image its mask is the darker voxels (neither empty nor full); a ``threshold`` parameter, a small memory
+    figure. For tests of the machinery around a network (batch, PACS, server), not of the network."""
+    return tiny_torchscript_card(
+        folder,
+        before=[
+            {"step": "percentiles", "params": {"lower": 1.0, "upper": 99.0, "store_as": "range"}},
+            {"step": "scale_to_range", "params": {"values": "range", "minimum": -1.0, "maximum": 1.0}},
+        ],
+        threshold={"param": "threshold"},
+        parameters=[{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}],
+        resources={"memory_gb": 0.5},
+    )

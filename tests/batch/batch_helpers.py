@@ -11,7 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from deepinfer.batch import read_manifest
-from tiny_networks import tiny_torchscript_card
+from tiny_networks import darker_voxels_card
 
 REORIENTED_CODE = "LAS"
 REORIENTED_SPACING = 1.5  # mm
@@ -47,18 +47,9 @@ def manifest_rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 def tiny_card(folder: Path) -> Path:
-    """The tiny TorchScript card with a ``threshold`` parameter, scaled inputs and a small memory figure (it is
-    the batch machinery under test, not the network): the darker voxels."""
-    return tiny_torchscript_card(
-        folder,
-        before=[
-            {"step": "percentiles", "params": {"lower": 1.0, "upper": 99.0, "store_as": "range"}},
-            {"step": "scale_to_range", "params": {"values": "range", "minimum": -1.0, "maximum": 1.0}},
-        ],
-        threshold={"param": "threshold"},
-        parameters=[{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}],
-        resources={"memory_gb": 0.5},
-    )
+    """The tiny TorchScript card of :func:`tiny_networks.darker_voxels_card` (it is the batch machinery under
+    test, not the network)."""
+    return darker_voxels_card(folder)
 
 
 def gzip_text(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ from deepinfer.dicomweb import (
 from dicom_series import UID_ROOT, colin27_block, write_series
 from orthanc import PASSWORD, USER, Pacs, running_orthanc
 from realparts import need
-from tiny_networks import tiny_torchscript_card
+from tiny_networks import darker_voxels_card
 
 STUDY = f"{UID_ROOT}.0"
 SERIES, OTHER = f"{UID_ROOT}.7.1", f"{UID_ROOT}.7.2"
@@ -151,12 +151,14 @@ def test_run_on_a_pacs_series_equals_run_on_its_files(
     need("torch", "the tiny TorchScript card needs torch")
     server, folder = pacs
     (tmp_path / "card").mkdir()
-    card = tiny_torchscript_card(tmp_path / "card")
+    card = darker_voxels_card(tmp_path / "card")
     url = f"{server.dicomweb_root}/studies/{STUDY}/series/{SERIES}"
     from_pacs, from_files = tmp_path / "pacs.nii.gz", tmp_path / "files.nii.gz"
     assert run_cli(["run", str(card), "-i", url, "-o", str(from_pacs), "--progress", "none"]) == 0
     assert run_cli(["run", str(card), "-i", str(folder), "-o", str(from_files), "--progress", "none"]) == 0
     ours, theirs = (sitk.ReadImage(str(p)) for p in (from_pacs, from_files))
+    mask = sitk.GetArrayFromImage(ours)
+    assert 0 < mask.sum() < mask.size
     assert np.array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(theirs))
     assert ours.GetOrigin() == theirs.GetOrigin() and ours.GetDirection() == theirs.GetDirection()
     provenance = json.loads((tmp_path / "pacs.provenance.json").read_text(encoding="utf-8"))

@@ -6,16 +6,20 @@ The screenshots are kept under artifacts/server/ (gitignored) for CI to collect.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from server_helpers import TOKEN, ServerProcess, write_crops
 
+from dicom_series import UID_ROOT, write_series
 from realparts import require
 
 CHROMIUM = Path("/usr/bin/chromium")
+WANTED = f"{UID_ROOT}.9.1"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "server"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -109,4 +113,40 @@ def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object,
     page.evaluate("DeepinferViewer.renderScores(document.getElementById('scores'), {benign: 0.2, malignant: 0.8})")
     widths = page.eval_on_selector_all("#scores rect", "bars => bars.map(b => Number(b.getAttribute('width')))")
     assert len(widths) == 2 and widths[1] > widths[0]
+    assert errors == []
+
+
+def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
+    server: ServerProcess, browser: object, colin27: Path, tmp_path: Path
+) -> None:
+    """A zip holding two series: the job fails naming both; with one named in the form it runs, and the page
+    offers the downloads (a browser cannot show a zipped series in the viewer, and says so)."""
+    volume, threshold = write_crops(colin27, tmp_path)["A"]
+    image = sitk.Cast(sitk.ReadImage(str(volume)), sitk.sitkInt16)
+    series = tmp_path / "study"
+    write_series(image, series / "t2", WANTED, description="T2 axial")
+    write_series(image[:, :, :8], series / "short", f"{UID_ROOT}.9.2", description="localizer")
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for file in sorted(series.rglob("*.dcm")):
+            bundle.write(file, file.relative_to(series).as_posix())
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)
+    page.fill("#token", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    page.click("button[data-model=prostate-taps]")
+    page.set_input_files("#input-T2", str(archive))
+    page.fill("#param-threshold", str(threshold))
+    page.click("#submit")
+    page.wait_for_selector("body[data-state=failed]", timeout=120_000)
+    assert WANTED in page.inner_text("#error") and f"{UID_ROOT}.9.2" in page.inner_text("#error")
+    page.fill("#series", WANTED)
+    page.click("#submit")
+    page.wait_for_selector("body[data-state=succeeded]", timeout=300_000)
+    page.wait_for_selector("#viewer-note:not([hidden])", timeout=30_000)
+    assert page.locator("#downloads button").count() == 2
     assert errors == []

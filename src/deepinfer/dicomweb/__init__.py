@@ -17,7 +17,7 @@ from deepinfer.dicomweb._access import (
     configured_pacs,
     credentials,
 )
-from deepinfer.dicomweb._location import DicomWebLocation, is_dicomweb, parse_location
+from deepinfer.dicomweb._location import DicomWebLocation, check_uid, is_dicomweb, parse_location
 from deepinfer.dicomweb._transfer import MAX_INSTANCES, fetch_series, open_client, store_files
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DicomWebLocation",
     "Pacs",
     "allowed_pacs",
+    "check_uid",
     "configured_pacs",
     "credentials",
     "fetch_series",

@@ -7,12 +7,13 @@ start finds every job: queued ones run, interrupted ones run again (or fail once
 """
 
 from deepinfer.jobs._db import JobStore
-from deepinfer.jobs._layout import UPLOAD_SUFFIXES, JobFolders, display_name, scrub_paths, upload_suffix
+from deepinfer.jobs._layout import INPUT_SUFFIXES, UPLOAD_SUFFIXES, JobFolders, display_name, scrub_paths, upload_suffix
 from deepinfer.jobs._manager import CardLookup, JobManager, ManagerSettings
 from deepinfer.jobs._records import JOB_ID, InputFile, Job, JobState
 from deepinfer.jobs._retention import RetentionPolicy
 
 __all__ = [
+    "INPUT_SUFFIXES",
     "JOB_ID",
     "UPLOAD_SUFFIXES",
     "CardLookup",

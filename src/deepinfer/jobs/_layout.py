@@ -18,8 +18,9 @@ from deepinfer._config import deepinfer_home
 from deepinfer.jobs._records import JOB_ID, Job
 
 UPLOAD_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
-"""Single-file image formats a job takes and writes (a DICOM folder or a header with a data file cannot be
-uploaded as one file)."""
+"""Single-file image formats a job takes and writes (a header with a data file cannot be uploaded as one file)."""
+INPUT_SUFFIXES: tuple[str, ...] = (*UPLOAD_SUFFIXES, ".zip")
+"""What a job's input may be: an image file, or a DICOM series (or several, with the series chosen) zipped."""
 
 _PATH_START = re.compile(r"(?<![\w.:/~-])/")
 _PATH_END = re.compile(r"(?=[\s:'\",;)\]]|$)")
@@ -78,10 +79,10 @@ def _known_roots(extra: Iterable[Path]) -> list[str]:
     return sorted(found, key=len, reverse=True)  # the longest first: a root inside another one is cut whole
 
 
-def upload_suffix(filename: str) -> str | None:
+def upload_suffix(filename: str, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> str | None:
     """The supported suffix a client's file name ends with (``.nii.gz`` counts as one), or None."""
     name = filename.lower()
-    return next((suffix for suffix in UPLOAD_SUFFIXES if name.endswith(suffix)), None)
+    return next((suffix for suffix in suffixes if name.endswith(suffix)), None)
 
 
 def display_name(filename: str, fallback: str) -> str:

@@ -290,6 +290,7 @@ class JobManager:
             "inputs": {name: str(self.folders.input_path(job, name)) for name in job.inputs},
             "outputs": {name: str(self.folders.output_path(job, name)) for name in job.outputs},
             "parameters": job.parameters,
+            "series": {name: item.series for name, item in job.inputs.items() if item.series},
         }
 
     def _handle(self, slot: WorkerSlot, message: tuple[Any, ...]) -> None:

@@ -30,6 +30,8 @@ class InputFile:
     file: str
     filename: str
     bytes: int
+    series: str | None = None
+    """The SeriesInstanceUID to read when the input holds several DICOM series (a zip), else None."""
 
 
 @dataclass

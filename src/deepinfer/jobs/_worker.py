@@ -101,6 +101,7 @@ class _Worker:
                 progress=self._progress,
                 networks=networks,
                 self_contained=True,  # an upload must hold its own voxels (no detached data file)
+                series=task.get("series") or None,
             )
         except DeepInferError as error:
             self.conn.send(("failed", token, type(error).__name__, str(error)))

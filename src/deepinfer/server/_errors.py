@@ -12,7 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deepinfer._exceptions import DeepInferError, ModelNotFoundError, QueueFullError, StorageError, UsageError
+from deepinfer._exceptions import (
+    DeepInferError,
+    FetchError,
+    ModelNotFoundError,
+    QueueFullError,
+    StorageError,
+    UsageError,
+)
 from deepinfer.jobs import scrub_paths
 
 log = logging.getLogger("deepinfer.server")
@@ -43,6 +50,8 @@ def from_deepinfer_error(error: DeepInferError) -> ApiError:
         return ApiError(422, str(error))
     if isinstance(error, StorageError):
         return ApiError(507, str(error))
+    if isinstance(error, FetchError):  # a PACS the server pulled a series from failed or refused
+        return ApiError(502, str(error))
     return ApiError(400, str(error))
 
 

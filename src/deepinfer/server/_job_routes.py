@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
+from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import QueueFullError, StorageError
 from deepinfer.jobs import JOB_ID, Job, JobState
 from deepinfer.server._errors import ApiError
+from deepinfer.server._pacs_inputs import pull_pacs_inputs
 from deepinfer.server._state import ServerState, server_state
 from deepinfer.server._uploads import discard_body, receive_upload
 from deepinfer.server._views import build_job, job_view
@@ -83,6 +85,7 @@ async def submit(request: Request, state: State) -> dict[str, Any]:
         if not model:
             raise ApiError(422, "the form field model (a model id) is missing")
         card, _ = state.card(model)
+        await pull_pacs_inputs(card, upload, deepinfer_home())
         job = build_job(state.manager.new_job_id(), card, upload)
         state.folders.adopt(folder, job.id)
     except BaseException:

@@ -1,7 +1,8 @@
 """Streaming multipart uploads: file parts go straight to disk (never held in memory) under a size cap.
 
 A file part is stored as ``<field name><suffix>`` in the request's own upload folder: the field must be a plain
-member name and the client's file name only tells the format (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``).
+member name and the client's file name only tells the format (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``, or
+``.zip`` of a DICOM series).
 Text fields are small (64 KiB each). When a request is refused part-way, the rest of its body is read and
 dropped (up to 32 MiB) so the client gets the answer instead of a reset connection.
 """
@@ -20,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from deepinfer._exceptions import StorageError
-from deepinfer.jobs import UPLOAD_SUFFIXES, display_name, upload_suffix
+from deepinfer.jobs import INPUT_SUFFIXES, display_name, upload_suffix
 from deepinfer.server._errors import ApiError
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class _Receiver:
         client_name = options[b"filename"].decode("utf-8", "replace")
         suffix = upload_suffix(client_name)
         if suffix is None:
-            formats = ", ".join(UPLOAD_SUFFIXES)
+            formats = ", ".join(INPUT_SUFFIXES)
             raise ApiError(415, f"{display_name(client_name, name)}: unsupported file type; send one of {formats}")
         stored = f"{name}{suffix}"
         self.handle = open_part(self.upload.folder / stored)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card import ModelCard, card_summary, resolve_parameters
+from deepinfer.dicomweb import check_uid
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
 from deepinfer.run import check_input_names, provenance_path, volume_outputs
 from deepinfer.server._errors import ApiError
 from deepinfer.server._uploads import Upload
 
 FILE_INPUT_TYPES = {"volume", "labelmap"}
-KNOWN_FIELDS = {"model", "parameters", "output_format"}
+KNOWN_FIELDS = {"model", "parameters", "output_format", "series"}
 
 
 def model_summary(card: ModelCard) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def build_job(job_id: str, card: ModelCard, upload: Upload) -> Job:
         values = resolve_parameters(card, _parameters(upload.fields.get("parameters", "")))
     except UsageError as error:
         raise ApiError(422, str(error)) from None
-    inputs = _inputs(card, upload)
+    inputs = _with_series(card, _inputs(card, upload), upload.fields.get("series", ""))
     outputs = {name: f"{name}{output_format}" for name in volume_outputs(card)}
     # (a plain dict: the job record is copied and stored as JSON, and the worker checks the values again)
     return Job(job_id, card.ref, dict(values), inputs, outputs, output_format, created=time.time())
@@ -106,6 +108,26 @@ def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:
     if empty:
         raise ApiError(422, f"the input file(s) {', '.join(empty)} are empty")
     return {name: InputFile(item.file, item.filename, item.bytes) for name, item in upload.files.items()}
+
+
+def _with_series(card: ModelCard, inputs: dict[str, InputFile], text: str) -> dict[str, InputFile]:
+    """The ``series`` field: a SeriesInstanceUID (for the first input) or a JSON object {input: UID}, for an
+    input that holds several DICOM series (a zip)."""
+    if not text.strip():
+        return inputs
+    first = card.inputs[0].name
+    try:
+        chosen = json.loads(text) if text.lstrip().startswith("{") else {first: text.strip()}
+    except json.JSONDecodeError as error:
+        raise ApiError(422, f"series: not a UID nor a JSON object ({error.msg})") from None
+    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+        raise ApiError(422, "series: a SeriesInstanceUID, or a JSON object {input name: SeriesInstanceUID}")
+    for name, uid in chosen.items():
+        if name not in inputs:
+            raise ApiError(422, f"series: {name!r} is not an input of this job ({', '.join(inputs)})")
+        check_uid(uid, "SeriesInstanceUID", "series")
+        inputs[name] = replace(inputs[name], series=uid)
+    return inputs
 
 
 MAX_PARAMETER_DEPTH = 4

@@ -5,7 +5,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const FILE_TYPES = ["volume", "labelmap"];
-  const ACCEPT = ".nii,.nii.gz,.nrrd,.mha";
+  const ACCEPT = ".nii,.nii.gz,.nrrd,.mha,.zip"; // .zip: a DICOM series (or several: name one below)
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   let card = null;
   let job = null;
@@ -105,6 +105,9 @@
       control.dataset.input = member.name; control.required = member.required !== false;
       inputs.append(field(member.title || member.name, control, member.description));
     }
+    const series = document.createElement("input");
+    series.id = "series"; series.placeholder = "SeriesInstanceUID"; series.pattern = "[0-9]+(\\.[0-9]+)*";
+    inputs.append(field("DICOM series", series, "Only for a .zip holding several series: the one to read (a job without it lists them)."));
     for (const p of card.parameters || []) parameters.append(field(p.title || p.name, parameterControl(p), p.description));
     parameters.hidden = !(card.parameters || []).length;
   }
@@ -129,6 +132,7 @@
     form.append("model", `${card.id}@${card.version}`);
     form.append("parameters", JSON.stringify(parameterValues()));
     form.append("output_format", ".nii.gz");
+    if ($("series") && $("series").value.trim()) form.append("series", $("series").value.trim());
     for (const control of document.querySelectorAll("[data-input]")) {
       if (control.files.length) form.append(control.dataset.input, control.files[0], control.files[0].name);
     }
@@ -209,12 +213,14 @@
     $("submit").disabled = false;
     if (status.state !== "succeeded") { showError(status.error ? status.error.message : `the job was ${status.state}`); return; }
     $("result").hidden = false;
+    $("viewer-note").hidden = true;
     $("details").textContent = JSON.stringify({ timings: status.timings, provenance: status.provenance }, null, 2);
     showDownloads(status);
     if (status.scores) DeepinferViewer.renderScores($("scores"), status.scores);
     const labelmap = card.outputs.find((o) => o.type === "labelmap" && status.outputs[o.name]);
     const source = document.querySelector("[data-input]");
     if (!labelmap || !source || !source.files.length) return;
+    if (source.files[0].name.toLowerCase().endsWith(".zip")) { $("viewer-note").hidden = false; return; } // a browser cannot read the zip
     const overlay = await (await api(status.outputs[labelmap.name])).blob();
     const input = source.files[0];
     showLegend(labelmap.labels);
