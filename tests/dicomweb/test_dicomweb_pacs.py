@@ -166,3 +166,26 @@ def test_run_on_a_pacs_series_equals_run_on_its_files(
     capsys.readouterr()
     code = run_cli(["run", str(card), "-i", url.replace(SERIES, "1.2.3"), "-o", str(tmp_path / "no.nii.gz")])
     assert code == 3 and "no instance of this series" in capsys.readouterr().err
+
+
+def test_store_puts_the_seg_and_its_sr_into_the_source_study(
+    pacs: tuple[Pacs, Path], tmp_path: Path, with_credentials: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pull a series, segment it, store the SEG and SR back (STOW-RS): Orthanc's own REST API then lists them in
+    the study of the series, beside it."""
+    need("torch", "the tiny TorchScript card needs torch")
+    need("highdicom", "DICOM SEG output needs highdicom")
+    server, _ = pacs
+    (tmp_path / "card").mkdir()
+    card = darker_voxels_card(tmp_path / "card")
+    url = f"{server.dicomweb_root}/studies/{STUDY}/series/{SERIES}"
+    args = ["run", str(card), "-i", url, "-o", str(tmp_path / "mask.dcm"), "--progress", "none"]
+    assert run_cli([*args, "--store", server.dicomweb_root]) == 0
+    assert "stored mask.dcm, mask.sr.dcm" in capsys.readouterr().err
+    (study,) = [s for s in server.request("GET", "/studies?expand") if s["MainDicomTags"]["StudyInstanceUID"] == STUDY]
+    modalities = sorted(server.request("GET", f"/series/{s}")["MainDicomTags"]["Modality"] for s in study["Series"])
+    assert modalities == ["MR", "MR", "SEG", "SR"]  # the two source series, and what the run stored
+    assert run_cli([*args[:-2], "--store", f"{server.dicomweb_root}/studies/1.2.3"]) == 2
+    assert "belongs to study" in capsys.readouterr().err
+    assert run_cli(["run", str(card), "-i", url, "-o", str(tmp_path / "m.nii.gz"), "--store", url]) == 2
+    assert "give the labelmap output as -o NAME.dcm" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from deepinfer.card import (
     ModelCard,
     load_card,
 )
-from deepinfer.cli._dicomweb_inputs import local_inputs
+from deepinfer.cli._dicomweb import check_store, local_inputs, store_option, store_outputs
 from deepinfer.cli._option_names import option_name
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._remote import chosen_target, remote_card, remote_parameters, run_remote
@@ -172,6 +172,7 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
         ),
         *runtime_parameters(),
         *remote_parameters(remote),
+        store_option(),
     ]
     names = [p.name for p in card.parameters]
 
@@ -211,6 +212,7 @@ def _run(
         raise UsageError(f"{card.id}: give the main output ({output_names[0]}) with -o PATH")
     plan = plan_outputs(card, primary, explicit)
     series = _series_choice(card, options["series"])
+    check_store(options["store"], plan)
     progress: ProgressMode = options["progress"]
     reporter = JsonProgress() if progress is ProgressMode.json else RichProgress(err)
     with reporter, contextlib.ExitStack() as stack:
@@ -241,6 +243,9 @@ def _run(
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
     print_statistics(err, getattr(result, "statistics", {}))
+    if options["store"]:
+        stored = store_outputs(options["store"], result.outputs)
+        err.print(f"[green]✓[/] stored {', '.join(p.name for p in stored)} → {options['store']}", highlight=False)
     if result.report is not None:
         err.print(f"[green]✓[/] picture → {result.report}", highlight=False, soft_wrap=True)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")
