@@ -26,7 +26,7 @@ from deepinfer.imaging import Volume, read_dicom_source, read_volume
 from deepinfer.run import dicom_sr_path, plan_outputs
 from deepinfer.store import sha256_file
 from dicom_readback import dciodvfy_errors, dcmqi_labelmap
-from dicom_series import UID_ROOT, colin27_block, sagittal, write_series
+from dicom_series import UID_ROOT, colin27_block, edit_header, sagittal, write_series
 from realparts import need
 from test_run import deepinfer
 
@@ -143,6 +143,21 @@ def test_a_dcm_output_of_a_file_input_is_refused_before_reading(
     assert f"error: {tmp_path / 'regions.dcm'}: a DICOM SEG output needs the source DICOM images" in message
     assert f"{colin27} is not a DICOM folder or zip" in message and "write the result as .nii.gz" in message
     assert "Traceback" not in message and not any(tmp_path.iterdir())
+
+
+def test_a_series_with_a_path_like_frame_of_reference_exits_3_and_writes_nothing(
+    card: Path, colin27: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need("highdicom", "DICOM SEG output needs highdicom (deepinfer[dicom])")
+    files = write_series(colin27_block((16, 16, 5)), tmp_path / "series", f"{UID_ROOT}.62")
+    for path in files:
+        edit_header(path, lambda dataset: setattr(dataset, "FrameOfReferenceUID", "../../etc"))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run(str(card), "-i", str(tmp_path / "series"), "-o", str(out / "r.dcm")) == 3
+    message = " ".join(capsys.readouterr().err.split())
+    assert "its FrameOfReferenceUID '../../etc' is not a valid DICOM UID; no DICOM SEG is written" in message
+    assert "Traceback" not in message and not any(out.iterdir())
 
 
 def test_only_a_labelmap_output_can_be_dicom(

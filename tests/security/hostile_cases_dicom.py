@@ -1,18 +1,24 @@
 """Hostile corpus, part 3: DICOM inputs. Series whose slices break the grid (tilt, duplicate or missing slices,
 non-uniform spacing, mixed orientations, multi-frame objects from pydicom's own files), zips that try to leave
-their folder, broken headers and folders that hold several series: each refused with an InputError (exit 3)."""
+their folder, broken headers and folders that hold several series: each refused with an InputError (exit 3).
+Series a DICOM SEG would copy bad UIDs from (path-like, too long) or could not place (no frame of reference) are
+refused when the SEG is made (``dicom-seg-*``)."""
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from hostile_helpers import Attack, Hostile, hostile, write_zip, zip_symlink
 
 from deepinfer import InputError
-from deepinfer.imaging import read_volume
-from dicom_series import BROKEN_SERIES, UID_ROOT, colin27_block, write_series
+from deepinfer.card import Label
+from deepinfer.imaging import DicomAlgorithm, read_dicom_source, read_volume, segment_labels, segmentation
+from dicom_series import BROKEN_SERIES, UID_ROOT, colin27_block, edit_header, write_series
 
 
 def read(build: Callable[[Path], Path]) -> Attack:
@@ -56,6 +62,41 @@ def _two_series(root: Path) -> Path:
     return root / "study"
 
 
+def seg_of(build: Callable[[Path], Path]) -> Attack:
+    """Read the series, then make the DICOM SEG of a mask on it (what ``-o result.dcm`` does)."""
+
+    def attack(root: Path) -> object:
+        series = build(root)
+        volume = read_volume(series)
+        source = read_dicom_source(series, volume.metadata["dicom_series_uid"])
+        mask = volume.with_array((np.asarray(volume.array) > 0).astype(np.uint8))
+        segments, _ = segment_labels(mask, [Label(value=1, name="x", color="#ff0000")])
+        return segmentation(mask, source, segments, DicomAlgorithm("evil", "evil", "1.0.0"), "test")
+
+    return attack
+
+
+def _edited(keyword: str, value: Callable[[int], str | None]) -> Callable[[Path], Path]:
+    """A real series with ``keyword`` of slice ``k`` set to ``value(k)`` (None: removed)."""
+
+    def build(root: Path) -> Path:
+        files = write_series(colin27_block((16, 16, 4)), root / "series", f"{UID_ROOT}.75")
+        for k, path in enumerate(files):
+            edit_header(path, functools.partial(_set, keyword=keyword, value=value(k)))
+        return root / "series"
+
+    return build
+
+
+def _set(dataset: Any, keyword: str, value: str | None) -> None:
+    if value is None:
+        delattr(dataset, keyword)
+    else:
+        setattr(dataset, keyword, value)
+
+
+_NOT_A_UID = r"is not a valid DICOM UID; no DICOM SEG is written"
+
 DICOM_CASES: list[Hostile] = [
     *(hostile(f"dicom-{name}", read(build), InputError, match) for name, (build, match) in BROKEN_SERIES.items()),
     hostile("dicom-zip-dotdot", read(_zip([("../evil.dcm", b"x")])), InputError, r"refused: .*'\.\.'"),
@@ -65,4 +106,28 @@ DICOM_CASES: list[Hostile] = [
     hostile("dicom-truncated-slice", read(_truncated_slice), InputError, r"series .*\.73 \(6 files\) cannot be read"),
     hostile("dicom-truncated-headers", read(_only_truncated_headers), InputError, "no DICOM image series in it"),
     hostile("dicom-two-series-no-rule", read(_two_series), InputError, r"holds 2 DICOM series .* does not guess"),
+    hostile(
+        "dicom-seg-path-like-frame-of-reference",
+        seg_of(_edited("FrameOfReferenceUID", lambda k: "../../outside")),
+        InputError,
+        "FrameOfReferenceUID '../../outside' " + _NOT_A_UID,
+    ),
+    hostile(
+        "dicom-seg-path-like-instance-uids",
+        seg_of(_edited("SOPInstanceUID", lambda k: f"../outside/{k}")),
+        InputError,
+        "SOPInstanceUID '../outside/0' " + _NOT_A_UID,
+    ),
+    hostile(
+        "dicom-seg-overlong-study-uid",
+        seg_of(_edited("StudyInstanceUID", lambda k: "1.2." + "3" * 70)),
+        InputError,
+        "StudyInstanceUID '1.2.333" + "3" * 57 + "…' " + _NOT_A_UID,
+    ),
+    hostile(
+        "dicom-seg-no-frame-of-reference",
+        seg_of(_edited("FrameOfReferenceUID", lambda k: None)),
+        InputError,
+        "has no Frame of Reference UID; a DICOM SEG cannot be placed in its space",
+    ),
 ]

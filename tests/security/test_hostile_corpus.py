@@ -39,7 +39,12 @@ CASES: list[Hostile] = [
     *DETACHED_CASES,
     *DICOM_CASES,
 ]
-_NEEDS = {"onnx-": ("onnx", "onnxruntime"), "nifti-": ("nibabel", "SimpleITK"), "dicom-": ("pydicom", "SimpleITK")}
+_NEEDS = {
+    "onnx-": ("onnx", "onnxruntime"),
+    "nifti-": ("nibabel", "SimpleITK"),
+    "dicom-": ("pydicom", "SimpleITK"),
+    "dicom-seg-": ("highdicom",),
+}
 
 
 def _state(folder: Path, skip: Path) -> dict[str, bytes | str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import importlib
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ DEFAULT_CATEGORY: Final = "SCT:91723000"  # Anatomical structure
 INSTALL_HINT: Final = "DICOM SEG and SR output needs highdicom: pip install 'deepinfer[dicom]'"
 _LO: Final = 64  # the longest a DICOM LO (long string) value may be
 _ORIENTATION_TOLERANCE: Final = 1e-4
+_UID: Final = re.compile(r"(?=.{1,64}$)(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
 def require_highdicom() -> Any:
@@ -106,6 +108,7 @@ def check_source_grid(labelmap: Volume, source: DicomSource) -> None:
     where = f"{source.path}: DICOM series {source.series_uid}"
     if not str(source.headers[0].get("FrameOfReferenceUID", "")).strip():
         raise InputError(f"{where} has no Frame of Reference UID; a DICOM SEG cannot be placed in its space")
+    _check_uids(where, source)
     columns, rows, depth = labelmap.geometry.size
     first = source.headers[0]
     if (depth, rows, columns) != (len(source.headers), int(first.Rows), int(first.Columns)):
@@ -122,6 +125,16 @@ def check_source_grid(labelmap: Volume, source: DicomSource) -> None:
         expected = (labelmap.geometry.index_to_physical @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
         if np.max(np.abs(_floats(header.ImagePositionPatient) - expected)) > allowed:
             raise InputError(f"{where}: the result's slice {k} is not on the source slice {header.SOPInstanceUID}")
+
+
+def _check_uids(where: str, source: DicomSource) -> None:
+    """The UIDs a SEG and SR copy or cite must be UIDs (digits and dots, at most 64 characters), not paths or text."""
+    for header in source.headers:
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID"):
+            value = str(header.get(keyword, ""))
+            if not _UID.fullmatch(value):
+                shown = value if len(value) <= _LO else value[:_LO] + "…"
+                raise InputError(f"{where}: its {keyword} {shown!r} is not a valid DICOM UID; no DICOM SEG is written")
 
 
 def _concept(hd: Any, code: str, meaning: str) -> Any:
@@ -203,7 +216,26 @@ def segmentation(
         raise InputError(f"{source.path}: the card's label table has no label for a DICOM SEG segment")
     frames = _frames(labelmap, segments)
     measures = _pixel_measures(hd, labelmap, source)
-    seg = hd.seg.Segmentation(
+    try:
+        seg = _segmentation(hd, frames, measures, source, segments, algorithm, software)
+    except (ValueError, TypeError, AttributeError, KeyError) as error:  # what highdicom raises on odd headers
+        raise InputError(
+            f"{source.path}: DICOM series {source.series_uid}: no DICOM SEG can be made of it ({error})"
+        ) from None
+    seg.SeriesDescription = f"{algorithm.name} (research use only)"[:_LO]
+    return seg
+
+
+def _segmentation(
+    hd: Any,
+    frames: npt.NDArray[np.generic],
+    measures: Any,
+    source: DicomSource,
+    segments: Sequence[Label],
+    algorithm: DicomAlgorithm,
+    software: str,
+) -> Any:
+    return hd.seg.Segmentation(
         source_images=_with_thickness(source.headers, measures[0].SliceThickness),
         pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -221,8 +253,6 @@ def segmentation(
         omit_empty_frames=bool(frames.any()),
         pixel_measures=measures,
     )
-    seg.SeriesDescription = f"{algorithm.name} (research use only)"[:_LO]
-    return seg
 
 
 def _pixel_measures(hd: Any, labelmap: Volume, source: DicomSource) -> Any:

@@ -61,14 +61,29 @@ def measurement_report(
 ) -> Any:
     """A TID 1500 report of ``seg``: the volume of each segment (``volumes_ml``: segment number → mL)."""
     hd = require_highdicom()
-    segments = list(seg.SegmentSequence)
-    missing = [int(item.SegmentNumber) for item in segments if int(item.SegmentNumber) not in volumes_ml]
+    missing = [int(item.SegmentNumber) for item in seg.SegmentSequence if int(item.SegmentNumber) not in volumes_ml]
     if missing:
         raise InputError(f"{source.path}: no volume for segment(s) {missing} of the DICOM SEG")
+    try:
+        sr = _report(hd, seg, source, volumes_ml, algorithm, software)
+    except (ValueError, TypeError, AttributeError, KeyError) as error:  # what highdicom raises on odd headers
+        raise InputError(
+            f"{source.path}: DICOM series {source.series_uid}: no DICOM SR can be made of it ({error})"
+        ) from None
+    sr.SeriesDescription = f"{algorithm.name} volumes (research use only)"[:_LO]
+    return sr
+
+
+def _report(
+    hd: Any, seg: Any, source: DicomSource, volumes_ml: Mapping[int, float], algorithm: DicomAlgorithm, software: str
+) -> Any:
     identification = hd.sr.AlgorithmIdentification(
         name=f"{algorithm.model_id} ({algorithm.name})"[:_LO], version=algorithm.version[:_LO]
     )
-    groups = [_group(hd, seg, item, source, volumes_ml[int(item.SegmentNumber)], identification) for item in segments]
+    groups = [
+        _group(hd, seg, item, source, volumes_ml[int(item.SegmentNumber)], identification)
+        for item in seg.SegmentSequence
+    ]
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=hd.UID(), name="deepinfer", manufacturer_name="deepinfer", model_name=algorithm.model_id[:_LO]
     )
@@ -80,7 +95,7 @@ def measurement_report(
         procedure_reported=_code(hd, "363679005", "SCT", "Imaging procedure"),
         imaging_measurements=groups,
     )
-    sr = hd.sr.Comprehensive3DSR(
+    return hd.sr.Comprehensive3DSR(
         evidence=[seg, *source.headers],
         content=report[0],
         series_instance_uid=hd.UID(),
@@ -91,5 +106,3 @@ def measurement_report(
         is_complete=True,
         software_versions=software[:_LO],
     )
-    sr.SeriesDescription = f"{algorithm.name} volumes (research use only)"[:_LO]
-    return sr
