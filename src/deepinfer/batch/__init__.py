@@ -3,7 +3,9 @@ worker processes that keep the networks loaded, a manifest rewritten atomically 
 that skip the cases already done with the same model, parameters and inputs.
 
 :func:`find_cases` reads the cohort (case ids from file names), :func:`case_memory` and :func:`plan_workers`
-bound the workers by memory, :func:`run_batch` runs it and writes ``OUT/manifest.csv`` (:class:`Manifest`)."""
+bound the workers by memory, :func:`run_batch` runs it and writes ``OUT/manifest.csv`` (:class:`Manifest`). With
+``BatchOptions.ray`` the same batch runs on a Ray cluster's actors (:func:`ray_plan` sizes it; Ray is the optional
+extra ``deepinfer[ray]``, imported only then)."""
 
 from deepinfer.batch._batch import BatchOptions, BatchResult, pending_cases, run_batch
 from deepinfer.batch._cases import CASE_ID_COLUMN, Case, Cohort, case_id, find_cases
@@ -18,6 +20,7 @@ from deepinfer.batch._manifest import (
     Manifest,
     read_manifest,
 )
+from deepinfer.batch._ray import RAY_INSTALL, ray_plan
 from deepinfer.batch._sizing import GIB, WorkerPlan, available_memory, case_memory, plan_workers
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "FAILED",
     "GIB",
     "MANIFEST_NAME",
+    "RAY_INSTALL",
     "SKIPPED",
     "SUCCEEDED",
     "BatchOptions",
@@ -43,6 +47,7 @@ __all__ = [
     "find_cases",
     "pending_cases",
     "plan_workers",
+    "ray_plan",
     "read_manifest",
     "run_batch",
     "up_to_date",

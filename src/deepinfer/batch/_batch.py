@@ -24,6 +24,7 @@ from typing import Any
 from deepinfer.batch._cases import Case
 from deepinfer.batch._layout import DEFAULT_SUFFIX, case_outputs, up_to_date
 from deepinfer.batch._manifest import FAILED, SKIPPED, SUCCEEDED, CaseRecord, Manifest
+from deepinfer.batch._ray import RayPool
 from deepinfer.batch._sizing import WorkerPlan
 from deepinfer.batch._worker import WorkerSetup, worker_main
 from deepinfer.card import ModelCard, resolve_parameters
@@ -37,13 +38,18 @@ STOP_GRACE_S = 3.0
 
 @dataclass
 class BatchOptions:
-    """How a batch runs: output suffix, redo everything (``force``), pictures, runtime and precision."""
+    """How a batch runs: output suffix, redo everything (``force``), pictures, runtime and precision; on a Ray
+    cluster (``ray``: its address, or ``auto``), whether the inputs travel through Ray's object store
+    (``ship_inputs``) and how many times a case whose actor was lost is retried (``retries``)."""
 
     suffix: str = DEFAULT_SUFFIX
     force: bool = False
     report: bool = False
     runtime: str | None = None
     precision: str | None = None
+    ray: str | None = None
+    ship_inputs: bool = False
+    retries: int = 2
 
 
 @dataclass
@@ -108,18 +114,45 @@ def run_batch(
             for artifact in card.artifacts:
                 if not _is_example(card, artifact.name):
                     fetch_artifact(store, card, artifact.name, card_dir, progress)
-        setup = WorkerSetup(
-            card.model_dump_json(),
-            str(card_dir) if card_dir else None,
-            dict(values),
-            plan.threads,
-            options.runtime,
-            options.precision,
-            options.report,
-        )
-        pool = _Pool(setup, min(plan.workers, len(todo)), pilot=_choice_to_make(card, options.runtime))
-        pool.run(card, todo, out_dir, options.suffix, finished)
+        pilot = _choice_to_make(card, options.runtime)
+        if options.ray is not None:
+            _ray_pool(card, card_dir, values, plan, options, pilot).run(card, todo, out_dir, options.suffix, finished)
+        else:
+            setup = WorkerSetup(
+                card.model_dump_json(),
+                str(card_dir) if card_dir else None,
+                dict(values),
+                plan.threads,
+                options.runtime,
+                options.precision,
+                options.report,
+            )
+            pool = _Pool(setup, min(plan.workers, len(todo)), pilot=pilot)
+            pool.run(card, todo, out_dir, options.suffix, finished)
     return result
+
+
+def _ray_pool(
+    card: ModelCard, card_dir: Path | None, values: Mapping[str, Any], plan: WorkerPlan, options: BatchOptions,
+    pilot: bool,
+) -> RayPool:  # fmt: skip
+    """The actors of a batch on Ray. The runtime and precision asked for are settled here, on the driver: the
+    actors' nodes have environments of their own."""
+    from deepinfer.runners import PRECISION_VARIABLE, requested_runtime
+
+    assert options.ray is not None
+    setup = WorkerSetup(
+        card.model_dump_json(),
+        str(card_dir.resolve()) if card_dir else None,
+        dict(values),
+        plan.threads,
+        requested_runtime(options.runtime),
+        options.precision or os.environ.get(PRECISION_VARIABLE) or "exact",
+        options.report,
+    )
+    return RayPool(
+        card, setup, plan, address=options.ray, ship=options.ship_inputs, retries=options.retries, pilot=pilot
+    )
 
 
 def _choice_to_make(card: ModelCard, runtime: str | None) -> bool:

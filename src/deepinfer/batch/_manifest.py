@@ -3,7 +3,9 @@
 Columns: ``case_id``, ``inputs`` (``NAME=PATH`` items joined by ``;``), ``status`` (``succeeded``, ``failed``,
 ``skipped``), ``seconds`` (the case's wall time in its worker), ``peak_memory_mb`` (the worker's peak resident
 memory during the case), ``outputs`` (``NAME=PATH`` relative to OUT, joined by ``;``), ``error`` (why a case
-failed). A case not finished when the batch stopped has no row; a rerun does it."""
+failed; for a case that succeeded on a retry, what happened to the lost attempt), ``attempts`` (how many times
+the case was started: more than 1 when a Ray actor or its node was lost during the case and it was retried on
+another; empty for a skipped case). A case not finished when the batch stopped has no row; a rerun does it."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from deepinfer._files import write_atomic
 
 MANIFEST_NAME = "manifest.csv"
-COLUMNS = ("case_id", "inputs", "status", "seconds", "peak_memory_mb", "outputs", "error")
+COLUMNS = ("case_id", "inputs", "status", "seconds", "peak_memory_mb", "outputs", "error", "attempts")
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
 
@@ -32,6 +34,7 @@ class CaseRecord:
     peak_memory_bytes: int | None = None
     error: str = ""
     warnings: tuple[str, ...] = ()
+    attempts: int = 1
 
 
 def _items(paths: Mapping[str, Path], root: Path | None = None) -> str:
@@ -51,6 +54,7 @@ def manifest_row(record: CaseRecord, root: Path) -> dict[str, str]:
         "peak_memory_mb": "" if record.peak_memory_bytes is None else f"{record.peak_memory_bytes / 2**20:.1f}",
         "outputs": _items(record.outputs, root),
         "error": " ".join(record.error.split()),
+        "attempts": "" if record.status == SKIPPED else str(record.attempts),
     }
 
 

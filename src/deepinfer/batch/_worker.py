@@ -1,5 +1,5 @@
 """A batch worker process (spawned): loads the card's networks once, keeps them, and runs one case at a time
-through :func:`deepinfer.run.run_model`.
+through :func:`deepinfer.run.run_model` (:class:`CaseRunner`, which the Ray actors run too).
 
 It talks to the batch over its own pipe: it receives ``(case id, inputs, outputs)`` tuples (None: stop) and sends
 ``("succeeded", case id, seconds, peak bytes, warnings)`` or ``("failed", case id, seconds, peak bytes, error)``.
@@ -41,22 +41,7 @@ def worker_main(conn: Connection, setup: WorkerSetup, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
-    from deepinfer.card import ModelCard
-    from deepinfer.run import fetch_artifact
-    from deepinfer.runners import card_network_cache
-    from deepinfer.store import ArtifactStore
-
-    card = ModelCard.model_validate_json(setup.card_json)
-    folder = Path(setup.card_dir) if setup.card_dir else None
-    store = ArtifactStore()
-    networks = card_network_cache(  # loaded on the first case, kept for the others
-        card,
-        lambda name: fetch_artifact(store, card, name, folder),
-        setup.threads,
-        runtime=setup.runtime,
-        precision=setup.precision,
-        home=store.home,
-    )
+    runner = CaseRunner(setup)
     while True:
         try:
             task = conn.recv()
@@ -64,40 +49,58 @@ def worker_main(conn: Connection, setup: WorkerSetup, parent_pid: int) -> None:
             return
         if task is None:
             return
-        case_id, inputs, outputs = task
-        conn.send(_run_case(card, folder, networks, setup, case_id, inputs, outputs))
+        conn.send(runner.run(*task))
 
 
-def _run_case(
-    card: Any,
-    folder: Path | None,
-    networks: Any,
-    setup: WorkerSetup,
-    case_id: str,
-    inputs: dict[str, str],
-    outputs: dict[str, str],
-) -> tuple[Any, ...]:
-    from deepinfer._exceptions import DeepInferError
-    from deepinfer.run import run_model
+class CaseRunner:
+    """Runs the cases of one batch in this process, one at a time, keeping the card's networks loaded between
+    them: the part a local worker process and a Ray actor share."""
 
-    _reset_peak_memory()
-    started = time.perf_counter()
-    try:
-        result = run_model(
+    def __init__(self, setup: WorkerSetup) -> None:
+        from deepinfer.card import ModelCard
+        from deepinfer.run import fetch_artifact
+        from deepinfer.runners import card_network_cache
+        from deepinfer.store import ArtifactStore
+
+        self.setup = setup
+        self.card = ModelCard.model_validate_json(setup.card_json)
+        self.folder = Path(setup.card_dir) if setup.card_dir else None
+        store = ArtifactStore()
+        card, folder = self.card, self.folder
+        self.networks = card_network_cache(  # loaded on the first case, kept for the others
             card,
-            {name: Path(path) for name, path in inputs.items()},
-            {name: Path(path) for name, path in outputs.items()},
-            setup.values,
-            card_dir=folder,
-            threads=setup.threads,
-            report=setup.report,
-            networks=networks,
+            lambda name: fetch_artifact(store, card, name, folder),
+            setup.threads,
+            runtime=setup.runtime,
+            precision=setup.precision,
+            home=store.home,
         )
-    except DeepInferError as error:
-        return ("failed", case_id, time.perf_counter() - started, peak_memory(), str(error))
-    except Exception as error:  # a library failure on this case: it fails alone, the message says what
-        return ("failed", case_id, time.perf_counter() - started, peak_memory(), f"{type(error).__name__}: {error}")
-    return ("succeeded", case_id, time.perf_counter() - started, peak_memory(), tuple(result.warnings))
+
+    def run(self, case_id: str, inputs: dict[str, str], outputs: dict[str, str]) -> tuple[Any, ...]:
+        """Run one case: ``("succeeded", case id, seconds, peak bytes, warnings)`` or ``("failed", case id,
+        seconds, peak bytes, error)``; a failure of this case never raises."""
+        from deepinfer._exceptions import DeepInferError
+        from deepinfer.run import run_model
+
+        _reset_peak_memory()
+        started = time.perf_counter()
+        try:
+            result = run_model(
+                self.card,
+                {name: Path(path) for name, path in inputs.items()},
+                {name: Path(path) for name, path in outputs.items()},
+                self.setup.values,
+                card_dir=self.folder,
+                threads=self.setup.threads,
+                report=self.setup.report,
+                networks=self.networks,
+            )
+        except DeepInferError as error:
+            return ("failed", case_id, time.perf_counter() - started, peak_memory(), str(error))
+        except Exception as error:  # a library failure on this case: it fails alone, the message says what
+            message = f"{type(error).__name__}: {error}"
+            return ("failed", case_id, time.perf_counter() - started, peak_memory(), message)
+        return ("succeeded", case_id, time.perf_counter() - started, peak_memory(), tuple(result.warnings))
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -1,6 +1,7 @@
-"""``deepinfer batch MODEL --inputs DIR|CSV|GLOB --output-dir OUT [--workers N] [model options]``: a cohort on
-this machine (see :mod:`deepinfer.batch`). Exit 0 when every case succeeded or was skipped, 5 when any failed,
-130 on Ctrl-C (the manifest keeps the cases that finished), 2 for a bad command line or cohort."""
+"""``deepinfer batch MODEL --inputs DIR|CSV|GLOB --output-dir OUT [--workers N] [--ray ADDRESS [--ship-inputs]]
+[model options]``: a cohort on this machine, or on a Ray cluster (see :mod:`deepinfer.batch`). Exit 0 when every
+case succeeded or was skipped, 5 when any failed, 130 on Ctrl-C (the manifest keeps the cases that finished), 2 for
+a bad command line or cohort (or --ray without Ray installed)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
 FAILED_EXIT = 5
 """The exit code of a batch in which at least one case failed (the others ran)."""
 _KW = inspect.Parameter.KEYWORD_ONLY
-_OWN = {"inputs", "output_dir", "workers", "threads", "force", "report", "progress", "suffix", "runtime", "precision"}
+_OWN = {
+    "inputs", "output_dir", "workers", "threads", "force", "report", "progress", "suffix", "runtime", "precision",
+    "ray", "ship_inputs",
+}  # fmt: skip
 
 
 def batch(
@@ -74,6 +78,12 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
         _option("suffix", Suffix, Suffix(".nii.gz"), "--format", help="Output image format."),
         _option("progress", ProgressMode, ProgressMode.rich, "--progress",
                 help="Progress display: rich, json (one JSON line per event on stderr) or none."),
+        _option("ray", str | None, None, "--ray", metavar="ADDRESS",
+                help="Run on the Ray cluster at ADDRESS (host:port, or auto): one actor per worker; "
+                "needs deepinfer[ray]."),
+        _option("ship_inputs", bool, False, "--ship-inputs",
+                help="With --ray: send the input files through Ray's object store (else every node reads "
+                "the input paths, which all nodes must see)."),
         *runtime_parameters(),
     ]  # fmt: skip
     names = [p.name for p in card.parameters]
@@ -95,7 +105,7 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
 
 
 def _batch(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values: dict[str, Any]) -> None:
-    from deepinfer.batch import BatchOptions, case_memory, find_cases, pending_cases, plan_workers, run_batch
+    from deepinfer.batch import BatchOptions, case_memory, find_cases, pending_cases, plan_workers, ray_plan, run_batch
     from deepinfer.card import resolve_parameters
 
     err = Console(stderr=True)
@@ -105,13 +115,19 @@ def _batch(card: ModelCard, card_dir: Path | None, options: dict[str, Any], valu
     if cohort.ignored:
         listed = ", ".join(p.name for p in cohort.ignored[:5]) + (", ..." if len(cohort.ignored) > 5 else "")
         err.print(f"note: {len(cohort.ignored)} file(s) without an image suffix ignored: {escape(listed)}")
+    if options["ship_inputs"] and options["ray"] is None:
+        raise UsageError("--ship-inputs sends the inputs to a Ray cluster's actors: give --ray ADDRESS too")
     settings = BatchOptions(
         options["suffix"].value, options["force"], options["report"], chosen(options, "runtime"),
-        chosen(options, "precision"),
+        chosen(options, "precision"), options["ray"], options["ship_inputs"],
     )  # fmt: skip
     resolved = resolve_parameters(card, values)
     todo, _ = pending_cases(card, resolved, cohort.cases, out_dir, settings)
-    plan = plan_workers(options["workers"], len(todo), case_memory(card, resolved, todo), options["threads"])
+    memory = case_memory(card, resolved, todo)
+    if options["ray"] is not None:
+        plan = ray_plan(options["ray"], options["workers"], len(todo), memory, options["threads"])
+    else:
+        plan = plan_workers(options["workers"], len(todo), memory, options["threads"])
     if plan.note:
         err.print(f"[yellow]note:[/] {escape(plan.note)}", highlight=False, soft_wrap=True)
     display: type[_JsonCases | _RichCases] = _JsonCases if mode is ProgressMode.json else _RichCases

@@ -1,0 +1,163 @@
+"""deepinfer batch --ray on a real Ray cluster started here on loopback (a head node and a second node, one CPU
+each, so that the two actors of a batch run one on each node): the manifest and masks equal the local batch's,
+with the inputs read from their paths or shipped through the object store; a rerun skips; a node whose raylet is
+killed mid-batch has its case retried on another actor and recorded. The cluster is stopped by its PIDs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from batch_helpers import manifest_rows, reoriented, tiny_card
+from ray_cluster import RayCluster
+
+from deepinfer.batch import SUCCEEDED, BatchOptions, CaseRecord, find_cases, ray_plan, run_batch
+from deepinfer.card import load_card
+from deepinfer.cli import run_cli
+from realparts import need, require
+
+FAILED_EXIT = 5
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    ray = need("ray", "the Ray batch tests need Ray (pip install 'deepinfer[ray]')")
+    require(importlib.util.find_spec("torch") is not None, "the small TorchScript card needs torch")
+    # Ray's socket paths must stay under 108 bytes: a short folder of its own, not pytest's tmp_path.
+    nodes = Path(tempfile.mkdtemp(prefix="dray-"))
+    cluster = RayCluster(nodes, tmp_path_factory.mktemp("ray") / "home")
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the driver (this process) too: no token written under HOME
+    try:
+        cluster.start_node()
+        cluster.start_node()
+        yield cluster
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.stop()
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        shutil.rmtree(nodes, ignore_errors=True)
+    assert cluster.pids() == []
+
+
+@pytest.fixture
+def card_file(tmp_path: Path) -> Path:
+    (tmp_path / "card").mkdir()
+    return tiny_card(tmp_path / "card")
+
+
+def batch(card: Path, inputs: Path | str, out: Path, *options: str) -> int:
+    return run_cli(["batch", str(card), "--inputs", str(inputs), "-o", str(out), "--progress", "none", *options])
+
+
+def mask(path: Path) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def test_a_batch_across_two_nodes_equals_the_local_batch(
+    ray_cluster: RayCluster, card_file: Path, colin27: Path, deepinfer_home: Path, tmp_path: Path
+) -> None:
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    image = sitk.ReadImage(str(colin27))
+    sitk.WriteImage(image[40:140, 50:170, 40:140], str(cohort / "ch2.nii.gz"))
+    sitk.WriteImage(reoriented(sitk.Cast(image[30:150, 40:180, 30:150], sitk.sitkFloat32)), str(cohort / "las.nrrd"))
+    (cohort / "truncated.nii.gz").write_bytes(colin27.read_bytes()[:5000])
+    local, on_ray, shipped = tmp_path / "local", tmp_path / "ray", tmp_path / "shipped"
+    assert batch(card_file, cohort, local, "--workers", "2") == FAILED_EXIT
+    assert batch(card_file, cohort, on_ray, "--ray", ray_cluster.address, "--workers", "2") == FAILED_EXIT
+    assert batch(card_file, cohort, shipped, "--ray", ray_cluster.address, "--ship-inputs") == FAILED_EXIT
+
+    expected = manifest_rows(local)
+    assert {case: row["status"] for case, row in expected.items()} == {
+        "ch2": "succeeded", "las": "succeeded", "truncated": "failed"
+    }  # fmt: skip
+    for out in (on_ray, shipped):
+        rows = manifest_rows(out)
+        for case, row in expected.items():
+            for column in ("inputs", "status", "outputs", "error", "attempts"):
+                assert rows[case][column] == row[column], (out.name, case, column)
+        for case in ("ch2", "las"):
+            assert np.array_equal(mask(out / case / "Mask.nii.gz"), mask(local / case / "Mask.nii.gz"))
+            for sidecar in ("Mask.statistics.json", "Mask.statistics.csv"):
+                assert (out / case / sidecar).read_bytes() == (local / case / sidecar).read_bytes()
+        assert sorted(p.name for p in out.iterdir()) == ["ch2", "las", "manifest.csv"]
+    assert "truncated.nii.gz: the file is truncated" in manifest_rows(shipped)["truncated"]["error"]
+
+    (cohort / "truncated.nii.gz").unlink()  # a rerun on the cluster skips the cases done
+    assert batch(card_file, cohort, on_ray, "--ray", ray_cluster.address) == 0
+    assert {row["status"] for row in manifest_rows(on_ray).values()} == {"skipped"}
+
+
+def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
+    ray_cluster: RayCluster, card_file: Path, colin27: Path, deepinfer_home: Path, tmp_path: Path
+) -> None:
+    """A third node joins; when the first case finishes, the node is lost: its raylet killed (by PID), then the
+    rest of its processes, its actor's worker among them (a raylet killed alone leaves its workers finishing the
+    case in hand before Ray's health checks declare the node dead; a lost machine takes them all). The case that
+    actor was running (or was given next) runs again on an actor of the other nodes."""
+    doomed = ray_cluster.start_node()
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    crop = sitk.ReadImage(str(colin27))[40:140, 50:170, 40:140]
+    for index in range(6):
+        sitk.WriteImage(crop, str(cohort / f"case{index}.nii.gz"))
+    card = load_card(card_file)
+    cases = find_cases(card, str(cohort)).cases
+    plan = ray_plan(ray_cluster.address, 3, len(cases), 0, 1)
+    assert plan.workers == 3
+    raylet = ray_cluster.raylet_pid(doomed)
+    finished: list[CaseRecord] = []
+
+    def on_case(record: CaseRecord) -> None:
+        if not finished:
+            os.kill(raylet, signal.SIGKILL)
+            for pid in ray_cluster.pids(doomed):
+                os.kill(pid, signal.SIGKILL)
+        finished.append(record)
+
+    out = tmp_path / "out"
+    options = BatchOptions(ray=ray_cluster.address)
+    result = run_batch(card, cases, out, None, plan, card_dir=card_file.parent, options=options, on_case=on_case)
+
+    rows = manifest_rows(out)
+    assert result.failed == 0 and {row["status"] for row in rows.values()} == {SUCCEEDED}
+    retried = {case: row for case, row in rows.items() if row["attempts"] != "1"}
+    assert len(retried) >= 1, rows
+    for row in retried.values():
+        assert row["attempts"] == "2"
+        assert row["error"].startswith("retried after: attempt 1: its Ray actor was lost (")
+    single = tmp_path / "single.nii.gz"
+    assert run_cli(["run", str(card_file), "-i", str(cohort / "case0.nii.gz"), "-o", str(single)]) == 0
+    for case in rows:
+        assert np.array_equal(mask(out / case / "Mask.nii.gz"), mask(single))
+
+
+def test_without_ray_installed_ray_says_how_to_install_it(card_file: Path, tmp_path: Path) -> None:
+    """In a child process where ``import ray`` fails: one line, exit 2."""
+    (tmp_path / "cohort").mkdir()
+    shutil.copy(card_file, tmp_path / "cohort" / "x.nii.gz")  # any file: the cohort is read before Ray is asked
+    script = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from deepinfer.cli import run_cli\n"
+        f"sys.exit(run_cli(['batch', {str(card_file)!r}, '--inputs', {str(tmp_path / 'cohort')!r}, "
+        f"'-o', {str(tmp_path / 'out')!r}, '--ray', 'auto']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, encoding="utf-8", timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "pip install 'deepinfer[ray]'" in lines[0], done.stderr
