@@ -1,6 +1,6 @@
-"""Tools for model authors: draft a card from an ONNX file, test a card against its examples (and fast mode
-against exact mode), convert a TorchScript card to a checked ONNX card, build a container image that runs a
-card (and the new card version pinned to that image)."""
+"""Tools for model authors: draft a card from an ONNX file, import a MONAI bundle as a card folder, test a card
+against its examples (and fast mode against exact mode), convert a TorchScript card to a checked ONNX card, build a
+container image that runs a card (and the new card version pinned to that image)."""
 
 from deepinfer.package._build import BuildResult, build_image, container_card, image_card, protocol_args
 from deepinfer.package._card_test import ExampleCheck, check_examples, compare, run_example
@@ -10,6 +10,7 @@ from deepinfer.package._export_card import MIN_DICE as EXPORT_MIN_DICE
 from deepinfer.package._export_card import check_exportable, convert_card_to_onnx, example_volume
 from deepinfer.package._fast_check import check_fast_mode, compare_modes
 from deepinfer.package._init_card import draft_card, member_name
+from deepinfer.package._monai_bundle import import_monai_bundle
 
 __all__ = [
     "EXPORT_ID_SUFFIX",
@@ -27,6 +28,7 @@ __all__ = [
     "draft_card",
     "example_volume",
     "image_card",
+    "import_monai_bundle",
     "member_name",
     "pinned_requirements",
     "protocol_args",

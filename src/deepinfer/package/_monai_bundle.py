@@ -1,0 +1,368 @@
+"""``deepinfer card import-monai BUNDLE -o CARD_DIR``: a MONAI bundle as a verified card folder.
+
+Reads ``configs/metadata.json`` (identity, input, label names, stated metrics) and ``configs/inference.json``
+(``preprocessing``, ``inferer`` and ``postprocessing``, mapped step by step in ``_monai_transforms``), copies
+the network (``models/model.ts``, TorchScript, or ``models/model.onnx``) beside the card, pinned by sha256 and
+size. Nothing from the bundle is evaluated, unpickled or run: ``$`` expressions are refused where the card needs a
+value, and a ``models/model.pt`` checkpoint (a pickle that also needs the network's Python code) is refused with
+the way to export TorchScript. Every problem of a bundle is listed in one :class:`CardError` (exit 3) with a
+JSON path into the bundle's file; nothing is written unless the whole import succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from deepinfer._exceptions import CardError, Problem, UsageError
+from deepinfer.card import ModelCard, dump_card, parse_card
+from deepinfer.imaging import image_suffix
+from deepinfer.package._init_card import _PALETTE, member_name
+from deepinfer.package._monai_config import BundleConfig, Transform, child
+from deepinfer.package._monai_metadata import METADATA, BundleMetadata, MetadataReader
+from deepinfer.package._monai_transforms import (
+    INFERERS,
+    POSTPROCESSING,
+    PREPROCESSING,
+    Mapper,
+    PipelineDraft,
+    check_keys,
+)
+from deepinfer.pipeline import validate_card_pipeline
+from deepinfer.store import resolve_inside, sha256_file
+
+INFERENCE: Final = "configs/inference.json"
+MODELS: Final = {"models/model.ts": "torchscript", "models/model.onnx": "onnx"}
+RUNTIMES: Final = {".ts": "torchscript", ".onnx": "onnx"}
+PICKLES: Final = ("models/model.pt", "models/model.pth")
+MAX_CONFIG_BYTES: Final = 4 << 20
+EXPORT_HINT: Final = (
+    "export the network first: `python -m monai.bundle ckpt_export network_def --filepath models/model.ts "
+    "--ckpt_file models/model.pt --meta_file configs/metadata.json --config_file configs/inference.json`"
+)
+
+
+@dataclass
+class ImportPlan:
+    """A checked card and the files its folder needs (name in the folder → source file)."""
+
+    card: ModelCard
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def read_json(root: Path, name: str, problems: list[Problem]) -> Mapping[str, Any] | None:
+    try:
+        path = resolve_inside(root, name)
+    except ValueError as error:
+        problems.append(Problem(name, f"refused: {error}"))
+        return None
+    if not path.is_file():
+        yaml = [other for other in (path.with_suffix(".yaml"), path.with_suffix(".yml")) if other.is_file()]
+        hint = f"; {yaml[0].name} is YAML, which deepinfer does not read: convert it to JSON" if yaml else ""
+        problems.append(Problem(name, f"missing{hint}"))
+        return None
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        problems.append(Problem(name, f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a bundle config"))
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        problems.append(Problem(name, f"not valid JSON ({error})"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(f"{name}:$", f"must be an object, got {type(data).__name__}"))
+        return None
+    return data
+
+
+def target_name(config: BundleConfig, item: Any, path: str) -> tuple[str, Mapping[str, Any]] | None:
+    """The MONAI class name an item builds (``monai.transforms.Spacingd`` → ``Spacingd``), and its options."""
+    if isinstance(item, str) and item.startswith("@"):
+        found = config.lookup(item, path)
+        item, path = found if found is not None else (None, path)
+    if not isinstance(item, Mapping) or not isinstance(item.get("_target_"), str):
+        config.problem(path, "must be an object with a '_target_' class name")
+        return None
+    target = str(item["_target_"])
+    for prefix in ("monai.transforms.", "monai.inferers.", "monai.apps."):
+        target = target.removeprefix(prefix)
+    return target, item
+
+
+def map_item(
+    config: BundleConfig, item: Any, path: str, mappers: Mapping[str, Mapper], draft: PipelineDraft, key: str | None
+) -> None:
+    """Map one transform (checking it works on ``key``) or inferer (``key`` None) onto the draft's steps."""
+    found = target_name(config, item, path)
+    if found is None:
+        return
+    name, options = found
+    mapper = mappers.get(name)
+    if mapper is None:
+        supported = ", ".join(sorted(mappers))
+        config.problem(child(path, "_target_"), f"{name!r} is not supported here (supported: {supported})")
+        return
+    transform = Transform(config, name, options, path)
+    if key is not None:
+        check_keys(transform, key)
+    mapper(transform, draft)
+    transform.finish()
+
+
+def map_compose(config: BundleConfig, section: str, mappers: Mapping[str, Mapper], draft: PipelineDraft) -> None:
+    path = child("$", section)
+    found = target_name(config, config.data.get(section), path)
+    if found is None:
+        return
+    name, compose = found
+    transforms = compose.get("transforms")
+    if name != "Compose" or not isinstance(transforms, list):
+        config.problem(path, f"must be a Compose of a 'transforms' list, got {name!r}")
+        return
+    outer = Transform(config, "Compose", compose, path)
+    outer.ignore("transforms", "log_stats")
+    outer.fixed("map_items", True)
+    outer.fixed("unpack_items", False)
+    outer.fixed("lazy", False)
+    outer.finish()
+    key = draft.image_key if mappers is PREPROCESSING else draft.pred_key
+    for index, item in enumerate(transforms):
+        map_item(config, item, child(child(path, "transforms"), index), mappers, draft, key)
+    first = target_name(config, transforms[0], child(path, "transforms[0]")) if transforms else None
+    if mappers is PREPROCESSING and (first is None or first[0] != "LoadImaged"):
+        config.problem(child(path, "transforms"), "preprocessing must start with LoadImaged")
+
+
+def check_evaluator(config: BundleConfig, draft: PipelineDraft) -> None:
+    evaluator = config.data.get("evaluator")
+    if not isinstance(evaluator, Mapping):
+        return
+    for key in ("inferer", "postprocessing"):
+        if evaluator.get(key, f"@{key}") != f"@{key}":
+            config.problem(child("$.evaluator", key), f"the evaluator must use '@{key}', the item deepinfer reads")
+    if evaluator.get("amp") is True:
+        draft.notes.append("The bundle's evaluator sets amp (float16 on a GPU); the card runs the network in float32.")
+
+
+def map_pipeline(config: BundleConfig, metadata: BundleMetadata) -> PipelineDraft:
+    draft = PipelineDraft(metadata.image_key, metadata.pred_key)
+    config.refuse_internals(config.data)
+    check_evaluator(config, draft)
+    map_compose(config, "preprocessing", PREPROCESSING, draft)
+    map_item(config, config.data.get("inferer"), "$.inferer", INFERERS, draft, None)
+    map_compose(config, "postprocessing", POSTPROCESSING, draft)
+    if draft.grid_changed and not draft.inverted:
+        config.problem(
+            "$.postprocessing",
+            "the prediction stays on the preprocessed grid (MONAI would save it there) but a card's outputs lie "
+            "on the input's grid: add Invertd of '@preprocessing' to the postprocessing",
+        )
+    if not draft.inverted:
+        draft.add("restore_geometry")
+    return draft
+
+
+def find_model(root: Path, model: str | None, problems: list[Problem]) -> tuple[Path, str] | None:
+    """The network file and its runtime; TorchScript must be a TorchScript archive (it has a ``code/`` folder)."""
+    names = [model] if model is not None else list(MODELS)
+    for name in names:
+        try:
+            path = resolve_inside(root, name)
+        except ValueError as error:
+            problems.append(Problem(f"model {name!r}", f"refused: {error}"))
+            return None
+        if not path.is_file():
+            continue
+        runtime = RUNTIMES.get(path.suffix.lower())
+        if runtime is None:
+            problems.append(Problem(name, "deepinfer takes a TorchScript (.ts) or ONNX (.onnx) network"))
+            return None
+        if runtime == "torchscript" and not is_torchscript(path):
+            problems.append(Problem(name, f"not a TorchScript archive (a pickled checkpoint?); {EXPORT_HINT}"))
+            return None
+        return path, runtime
+    pickles = [name for name in PICKLES if (root / name).is_file()]
+    why = ""
+    if pickles:
+        why = f"{pickles[0]} is a pickled checkpoint (it needs the network's Python code, and unpickling can run code: "
+        why += "deepinfer never reads it); "
+    problems.append(Problem(" or ".join(names), f"no network found: {why}{EXPORT_HINT} (or ONNX: models/model.onnx)"))
+    return None
+
+
+def is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
+def output_members(draft: PipelineDraft, metadata: BundleMetadata, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The card outputs and the steps that record them (appended to the draft)."""
+    names = metadata.channel_names
+    channels = metadata.channels
+    if draft.discrete is not None:
+        if draft.discrete == "threshold" and channels != 1:
+            problems.append(Problem(INFERENCE, f"AsDiscreted threshold on {channels} channels: only one is supported"))
+        if draft.discrete == "argmax" and channels < 2:
+            problems.append(Problem(INFERENCE, "AsDiscreted argmax of a one-channel output gives only zeros"))
+        if draft.discrete == "argmax":
+            values = {index: names.get(index, f"label{index}") for index in range(1, channels)}
+        else:
+            values = {1: names.get(0, "label1")}
+        labels = [{"value": v, "name": n, "color": _PALETTE[(v - 1) % len(_PALETTE)]} for v, n in values.items()]
+        draft.add("output", name="segmentation", dtype="uint8")
+        return [{"type": "labelmap", "name": "segmentation", "labels": labels or [values_placeholder()]}]
+    kind = "probability_map" if draft.activation else "volume"
+    skip_background = draft.activation == "softmax" and channels > 1
+    outputs = []
+    for index in range(1 if skip_background else 0, channels):
+        name = member_name(f"{'probability' if draft.activation else 'output'}_{names.get(index, index)}", "output")
+        draft.add("output", name=name, dtype="float32", channel=index)
+        outputs.append({"type": kind, "name": name, "description": f"channel {index} of the network's output"})
+    return outputs
+
+
+def values_placeholder() -> dict[str, Any]:
+    return {"value": 1, "name": "label1", "color": _PALETTE[0]}  # only with a problem already reported
+
+
+def network_note(config: BundleConfig, metadata: BundleMetadata) -> str:
+    """What ``network_def`` says (plain values only), checked against the metadata's channel counts."""
+    definition = config.data.get("network_def")
+    if not isinstance(definition, Mapping):
+        return "The network's architecture is not stated as a plain network_def."
+    for key, wanted in (("in_channels", 1), ("out_channels", metadata.channels)):
+        stated = definition.get(key)
+        if isinstance(stated, int) and stated != wanted:
+            config.problem(child("$.network_def", key), f"{key} {stated} disagrees with metadata.json ({wanted})")
+    return f"The network is MONAI's {definition.get('_target_')!s} (network_def); its weights are the copied file."
+
+
+def example_files(
+    example: Path | None, expected: Path | None, image: str, outputs: list[dict[str, Any]]
+) -> tuple[dict[str, tuple[str, Path]], list[dict[str, Any]]]:
+    """Artifacts (name → folder path, source file) and the card example: ``example`` an input image, ``expected``
+    the bundle's own output for it (MONAI's run), so that ``deepinfer card test`` checks the card against MONAI."""
+    if example is None:
+        if expected is not None:
+            raise UsageError("--expected needs --example (the input it was computed from)")
+        return {}, []
+    files: dict[str, tuple[str, Path]] = {}
+    for role, path in (("input", example), ("expected", expected)):
+        if path is None:
+            continue
+        suffix = image_suffix(path)
+        if not path.is_file() or not suffix:
+            raise UsageError(f"{path}: not an image file (.nii.gz, .nii, .nrrd, .mha)")
+        files[f"example_{role}"] = (f"examples/{role}{suffix}", path)
+    entry: dict[str, Any] = {"name": "example", "inputs": {image: "example_input"}}
+    if expected is not None:
+        if len(outputs) != 1:
+            raise UsageError(f"--expected: the card has {len(outputs)} outputs; give examples in the card instead")
+        entry["expected"] = {outputs[0]["name"]: "example_expected"}
+    return files, [entry]
+
+
+def artifact(name: str, relative: str, path: Path) -> dict[str, Any]:
+    source = {"kind": "file", "path": relative}
+    return {"name": name, "sha256": sha256_file(path), "size": path.stat().st_size, "source": source}
+
+
+def plan_import(
+    bundle: Path, model: str | None = None, example: Path | None = None, expected: Path | None = None
+) -> ImportPlan:
+    """Read and check a bundle; raises :class:`CardError` with every problem, or returns the card to write."""
+    if not bundle.is_dir():
+        raise UsageError(f"{bundle}: not a folder (a MONAI bundle has configs/ and models/)")
+    root = bundle.resolve()
+    problems: list[Problem] = []
+    meta_data, inference = read_json(root, METADATA, problems), read_json(root, INFERENCE, problems)
+    found = find_model(root, model, problems)
+    if meta_data is None or inference is None:
+        raise CardError(str(bundle), problems)
+    config = BundleConfig(INFERENCE, inference, problems)
+    metadata = MetadataReader(meta_data, problems).read()
+    BundleConfig(METADATA, meta_data, problems).refuse_internals(meta_data)
+    draft = map_pipeline(config, metadata)
+    notes = [network_note(config, metadata)]
+    outputs = output_members(draft, metadata, problems)
+    if problems or found is None:
+        raise CardError(str(bundle), problems)
+    model_path, runtime = found
+    image = member_name(metadata.image_key, "image")
+    files, examples = example_files(example, expected, image, outputs)
+    files = {"model": (f"model{model_path.suffix.lower()}", model_path), **files}
+    notes += [
+        "Imported from a MONAI bundle by deepinfer card import-monai: configs/inference.json's preprocessing, "
+        "inferer and postprocessing became the pipeline; its data loading, devices and evaluator do not apply.",
+        *draft.notes,
+        *metadata.notes,
+    ]
+    document = {
+        **metadata.identity,
+        "task": "segmentation",
+        "modality": metadata.modality,
+        "anatomy": "unspecified",
+        "tags": ["monai-bundle"],
+        "notes": notes,
+        "inputs": [{"type": "volume", "name": image, "modality": metadata.modality}],
+        "outputs": outputs,
+        "artifacts": [artifact(name, relative, path) for name, (relative, path) in files.items()],
+        "runtime": {"type": runtime},
+        "pipeline": draft.steps,
+        "examples": examples,
+    }
+    card = parse_card(document, str(bundle))
+    problems = validate_card_pipeline(card)
+    if problems:  # a mapping that gives an invalid step is a bug here; say so rather than write the card
+        raise CardError(f"{bundle} (the imported card)", problems)
+    return ImportPlan(card, {relative: path for relative, path in files.values()})
+
+
+def write_card_folder(plan: ImportPlan, card_dir: Path, force: bool = False) -> Path:
+    """Write ``card.json`` and the copied files into ``card_dir`` (new or empty; ``force`` replaces it), all at
+    once: the folder is filled beside its place and renamed into it."""
+    if card_dir.exists() and (not card_dir.is_dir() or any(card_dir.iterdir())) and not force:
+        raise UsageError(f"{card_dir} exists and is not an empty folder; use --force to replace it")
+    card_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{card_dir.name}.", dir=card_dir.parent))
+    try:
+        for relative, source in plan.files.items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / relative)
+        (staging / "card.json").write_text(dump_card(plan.card), encoding="utf-8")
+        if card_dir.is_dir():
+            shutil.rmtree(card_dir)
+        elif card_dir.exists():
+            card_dir.unlink()
+        os.replace(staging, card_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return card_dir / "card.json"
+
+
+def import_monai_bundle(
+    bundle: Path,
+    card_dir: Path,
+    *,
+    model: str | None = None,
+    example: Path | None = None,
+    expected: Path | None = None,
+    force: bool = False,
+) -> tuple[ModelCard, Path]:
+    """Import the MONAI bundle folder ``bundle`` as a card folder ``card_dir``; returns the card and its file.
+
+    ``model``: the network's path inside the bundle (default ``models/model.ts``, then ``models/model.onnx``).
+    ``example`` / ``expected``: an input image and the bundle's own output for it, recorded as the card's example.
+    """
+    plan = plan_import(bundle, model, example, expected)
+    return plan.card, write_card_folder(plan, card_dir, force)

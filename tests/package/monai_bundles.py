@@ -1,0 +1,181 @@
+"""Builders of MONAI bundle folders for the importer's tests: the two real bundle configs of the shared formats
+folder (spleen CT, prostate MRI anatomy) with a real MONAI network of the architecture they name, and a small
+bundle made with MONAI's own tooling that ``monai.bundle run`` runs for the parity test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realparts import need, require
+
+FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"
+REAL_BUNDLES = ("spleen_ct_segmentation", "prostate_mri_anatomy")
+
+
+def write_json(path: Path, document: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def script_network(definition: dict[str, Any], path: Path, seed: int = 0) -> Path:
+    """The MONAI network a ``network_def`` names (plain values only), in eval mode, as a TorchScript file."""
+    torch = need("torch")
+    nets = need("monai.networks.nets", "MONAI builds the bundles' networks")
+    options = {key: value for key, value in definition.items() if not key.startswith("_")}
+    torch.manual_seed(seed)
+    network = getattr(nets, definition["_target_"])(**options).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(network).save(str(path))
+    return path
+
+
+def real_bundle(name: str, folder: Path, small: bool = False) -> Path:
+    """A bundle folder with the real configs of ``name`` and a TorchScript network of its architecture.
+
+    ``small``: the same architecture with fewer channels per level (the import does not run it)."""
+    require(FORMATS.is_dir(), f"the shared formats folder ({FORMATS}) holds the real bundle configs")
+    bundle = folder / name
+    for part in ("metadata", "inference"):
+        target = bundle / "configs" / f"{part}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FORMATS / f"{name}__{part}.json", target)
+    definition = json.loads((bundle / "configs" / "inference.json").read_text(encoding="utf-8"))["network_def"]
+    if small:
+        definition = {**definition, "channels": [4 * (i + 1) for i in range(len(definition["channels"]))]}
+    script_network(definition, bundle / "models" / "model.ts")
+    return bundle
+
+
+def colin27_block(path: Path) -> Path:
+    """A real T1 volume kept small: Colin27 (1 mm) cropped around the brain and taken every second voxel."""
+    sitk = need("SimpleITK")
+    from realparts import COLIN27
+
+    require(COLIN27.is_file(), f"Debian's mricron-data ({COLIN27})")
+    image = sitk.ReadImage(str(COLIN27))[30:150:2, 40:180:2, 30:150:2]
+    sitk.WriteImage(sitk.Cast(image, sitk.sitkFloat32), str(path))
+    return path
+
+
+TINY_UNET = {
+    "_target_": "UNet",
+    "spatial_dims": 3,
+    "in_channels": 1,
+    "out_channels": 3,
+    "channels": [4, 8, 16],
+    "strides": [2, 2],
+    "num_res_units": 1,
+    "norm": "batch",
+}
+
+
+def parity_inference(image: Path, output_dir: Path, postprocessing: list[dict[str, Any]]) -> dict[str, Any]:
+    """An inference.json shaped as the model zoo's, on one image, with the transforms the importer maps."""
+    preprocessing = [
+        {"_target_": "LoadImaged", "keys": "image"},
+        {"_target_": "EnsureChannelFirstd", "keys": "image"},
+        {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+        {"_target_": "Spacingd", "keys": "image", "pixdim": [3.0, 2.5, 3.0], "mode": "bilinear"},
+        {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 10, "a_max": 120, "b_min": 0, "b_max": 1,
+         "clip": True},
+        {"_target_": "CropForegroundd", "keys": "image", "source_key": "image", "margin": 2},
+        {"_target_": "NormalizeIntensityd", "keys": "image", "nonzero": True},
+        {"_target_": "EnsureTyped", "keys": "image"},
+    ]  # fmt: skip
+    save = {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "seg",
+            "separate_folder": False, "print_log": False}  # fmt: skip
+    return {
+        "imports": ["$import torch"],
+        "bundle_root": ".",
+        "output_dir": str(output_dir),
+        "device": "$torch.device('cpu')",
+        "network_def": TINY_UNET,
+        "network": "$@network_def.to(@device)",
+        "preprocessing": {"_target_": "Compose", "transforms": preprocessing},
+        "dataset": {"_target_": "Dataset", "data": [{"image": str(image)}], "transform": "@preprocessing"},
+        "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "num_workers": 0},
+        "inferer": {
+            "_target_": "SlidingWindowInferer",
+            "roi_size": [32, 32, 32],
+            "sw_batch_size": 2,
+            "overlap": 0.5,
+            "mode": "gaussian",
+        },
+        "postprocessing": {"_target_": "Compose", "transforms": [*postprocessing, save]},
+        "evaluator": {
+            "_target_": "SupervisedEvaluator",
+            "device": "@device",
+            "val_data_loader": "@dataloader",
+            "network": "@network",
+            "inferer": "@inferer",
+            "postprocessing": "@postprocessing",
+        },
+        "checkpointloader": {
+            "_target_": "CheckpointLoader",
+            "load_path": "$@bundle_root + '/models/model.pt'",
+            "load_dict": {"model": "@network"},
+        },
+        "initialize": ["$@checkpointloader(@evaluator)"],
+        "run": ["$@evaluator.run()"],
+    }
+
+
+LABELS = [
+    {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+     "nearest_interp": False, "to_tensor": True},
+    {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+    {"_target_": "KeepLargestConnectedComponentd", "keys": "pred", "applied_labels": [1, 2]},
+]  # fmt: skip
+PROBABILITIES = [
+    {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+     "nearest_interp": False},
+]  # fmt: skip
+METADATA = {
+    "version": "0.1.0",
+    "monai_version": "1.4.0",
+    "name": "Tiny brain parts",
+    "task": "a test bundle",
+    "description": "A tiny untrained UNet (parity, not accuracy)",
+    "authors": "deepinfer tests",
+    "license": "MIT",
+    "eval_metrics": {"mean_dice": 0.5},
+    "network_data_format": {
+        "inputs": {"image": {"type": "image", "format": "magnitude", "modality": "MR", "num_channels": 1}},
+        "outputs": {
+            "pred": {
+                "type": "image",
+                "format": "segmentation",
+                "num_channels": 3,
+                "channel_def": {"0": "background", "1": "part one", "2": "part two"},
+            }
+        },
+    },
+}
+
+
+def parity_bundle(folder: Path, image: Path, postprocessing: list[dict[str, Any]]) -> Path:
+    """A bundle written as MONAI's tooling expects: the UNet's state dict (``models/model.pt``, for MONAI's own
+    run) and the same network scripted (``models/model.ts``, what deepinfer imports)."""
+    torch = need("torch")
+    bundle = folder / "bundle"
+    write_json(bundle / "configs" / "metadata.json", METADATA)
+    write_json(bundle / "configs" / "inference.json", parity_inference(image, folder / "monai", postprocessing))
+    script_network(TINY_UNET, bundle / "models" / "model.ts", seed=7)
+    network = torch.jit.load(str(bundle / "models" / "model.ts"))
+    torch.save({k: v for k, v in network.state_dict().items()}, bundle / "models" / "model.pt")
+    return bundle
+
+
+def monai_output(folder: Path) -> np.ndarray:
+    """The single file MONAI's SaveImaged wrote (channel last for several channels), as written."""
+    nibabel = need("nibabel")
+    (written,) = sorted((folder / "monai").glob("*.nii.gz"))
+    return np.asarray(nibabel.load(str(written)).dataobj)
