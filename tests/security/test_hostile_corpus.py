@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hostile_cases_bundles import MONAI_CASES
 from hostile_cases_dicom import DICOM_CASES
 from hostile_cases_files import (
     ARCHIVE_CASES,
@@ -38,6 +39,7 @@ CASES: list[Hostile] = [
     *IMAGE_CASES,
     *DETACHED_CASES,
     *DICOM_CASES,
+    *MONAI_CASES,
 ]
 _NEEDS = {
     "onnx-": ("onnx", "onnxruntime"),
