@@ -32,6 +32,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     parameters: str | None = None
     """Given: the request is a job submission with these ``parameters``."""
+    fields: dict[str, str] | None = None
+    """Given: the request is a job submission with these text fields (and no file unless ``parameters``)."""
 
 
 def nested(depth: int, opener: str = "[", closer: str = "]") -> str:
@@ -45,6 +47,8 @@ def nested_object(depth: int) -> str:
 _HOST = "unknown Host header"
 _ORIGIN = "cross-origin request refused"
 _DEEP = "nest deeper than"
+_PACS = "not a PACS this server may reach"
+_META = "dicomweb://169.254.169.254/latest"
 CASES = [
     Request("host-rebinding-models", "GET", "/api/models", 400, _HOST, {"host": "attacker.example"}),
     Request("host-rebinding-job", "GET", f"/api/jobs/{JOB}", 400, _HOST, {"host": "attacker.example:8000"}),
@@ -67,6 +71,24 @@ CASES = [
     Request("params-deep-in-value", "POST", "/api/jobs", 422, _DEEP, parameters='{"threshold": ' + nested(999) + "}"),
     Request("delete-unknown-job", "DELETE", f"/api/jobs/{JOB}", 404, "no such job"),
     Request("cancel-unknown-job", "POST", f"/api/jobs/{JOB}/cancel", 404, "no such job"),
+    Request("files-traversal", "GET", f"/api/jobs/{JOB}/files/..%2F..%2Fjobs.db", 404, "Not Found"),
+    Request("files-unknown-job", "GET", f"/api/jobs/{JOB}/files/T2.nii.gz", 404, "no such job"),
+    Request("pacs-cloud-metadata", "POST", "/api/jobs", 422, _PACS, fields={"T2": f"{_META}/studies/1/series/2"}),
+    Request(
+        "pacs-other-port",
+        "POST",
+        "/api/jobs",
+        422,
+        _PACS,
+        fields={"T2": "dicomweb://127.0.0.1:22/x/studies/1/series/2"},
+    ),
+    Request("pacs-file-url", "POST", "/api/jobs", 422, "dicomweb:// URL", fields={"T2": "file:///etc/passwd"}),
+    Request(
+        "pacs-credentials-in-url", "POST", "/api/jobs", 422, "user information", fields={"T2": "dicomweb://a:b@h/x"}
+    ),
+    Request(
+        "series-traversal", "POST", "/api/jobs", 422, "not a DICOM UID", parameters="{}", fields={"series": "../.."}
+    ),
 ]
 
 
@@ -87,6 +109,9 @@ def send(client: TestClient, case: Request) -> tuple[int, dict[str, object], dic
     if case.parameters is not None:
         data = {"model": "prostate-taps", "parameters": case.parameters}
         files = {"T2": ("t2.nii.gz", b"not read", "application/octet-stream")}
+    if case.fields is not None:  # (as text parts of a multipart body, as a browser's FormData sends them)
+        parts = {name: (None, value) for name, value in {**(data or {"model": "prostate-taps"}), **case.fields}.items()}
+        files, data = {**parts, **(files or {})}, None
     response = client.request(case.method, case.path, headers=case.headers, data=data, files=files)
     return response.status_code, response.json(), dict(response.headers)
 
@@ -138,4 +163,3 @@ def test_the_corpus_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert len({case.id for case in CASES}) == len(CASES)
     with capsys.disabled():
         print(f"\nhostile server corpus: {len(CASES)} request cases (+4 checks of names, free space, full disk)")
-

@@ -100,7 +100,9 @@ def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object,
     assert page.eval_on_selector("#job-progress", "e => e.value") == 1
     page.wait_for_selector("body[data-viewer=overlay]", timeout=60_000)
     assert "prostate" in page.inner_text("#legend")
-    assert page.locator("#downloads button").count() == 2
+    files = page.eval_on_selector_all("#downloads button", "buttons => buttons.map(b => b.dataset.file)")
+    assert {"ProstateMask.nii.gz", "ProstateProbability.nii.gz", "ProstateMask.statistics.csv"} <= set(files)
+    assert "prostate" in page.inner_text("table.statistics[data-output=ProstateMask]")
 
     page.fill("#opacity", "1")
     page.dispatch_event("#opacity", "input")
@@ -119,8 +121,9 @@ def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object,
 def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
     server: ServerProcess, browser: object, colin27: Path, tmp_path: Path
 ) -> None:
-    """A zip holding two series: the job fails naming both; with one named in the form it runs, and the page
-    offers the downloads (a browser cannot show a zipped series in the viewer, and says so)."""
+    """A zip holding two series: the job fails naming both; with one named in the form, and the result asked as
+    DICOM, it runs, and the page offers the SEG, its SR and the statistics (a browser cannot show a zipped series
+    in the viewer, and says so)."""
     volume, threshold = write_crops(colin27, tmp_path)["A"]
     image = sitk.Cast(sitk.ReadImage(str(volume)), sitk.sitkInt16)
     series = tmp_path / "study"
@@ -145,8 +148,11 @@ def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
     page.wait_for_selector("body[data-state=failed]", timeout=120_000)
     assert WANTED in page.inner_text("#error") and f"{UID_ROOT}.9.2" in page.inner_text("#error")
     page.fill("#series", WANTED)
+    page.select_option("#output-format", ".dcm")
     page.click("#submit")
     page.wait_for_selector("body[data-state=succeeded]", timeout=300_000)
     page.wait_for_selector("#viewer-note:not([hidden])", timeout=30_000)
-    assert page.locator("#downloads button").count() == 2
+    files = page.eval_on_selector_all("#downloads button", "buttons => buttons.map(b => b.dataset.file)")
+    assert {"ProstateMask.dcm", "ProstateMask.sr.dcm", "ProstateMask.statistics.csv"} <= set(files), files
+    assert "ProstateProbability.nii.gz" in files  # (a probability map is not a labelmap: NIfTI beside the SEG)
     assert errors == []

@@ -130,6 +130,14 @@ class JobFolders:
     def output_path(self, job: Job, name: str) -> Path:
         return self._inside(self.output_dir(job.id) / job.outputs[name])
 
+    def output_files(self, job_id: str) -> list[str]:
+        """Every file a finished run wrote into its outputs folder (outputs, provenance and statistics sidecars,
+        a SEG's SR, the picture), by name; the only names ``/files/{name}`` serves."""
+        folder = self.output_dir(job_id)
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.is_symlink() and p.name[0] != ".")
+
     def clear_outputs(self, job_id: str) -> None:
         """Empty the outputs of an attempt that did not finish, before the job runs again."""
         folder = self.output_dir(job_id)

@@ -191,6 +191,21 @@ def output(job_id: str, name: str, state: State) -> FileResponse:
     return FileResponse(path, media_type="application/octet-stream", filename=job.outputs[name])
 
 
+@router.get(
+    "/{job_id}/files/{name}",
+    summary="Download any file a finished job wrote (its outputs, a SEG's SR, provenance, statistics JSON/CSV)",
+    response_class=FileResponse,
+    responses={404: {"description": "No such job or file"}, 409: {"description": "The job has not succeeded"}},
+)
+def output_file(job_id: str, name: str, state: State) -> FileResponse:
+    job = _job(state, job_id)
+    if job.state is not JobState.succeeded:
+        raise ApiError(409, f"the job is {job.state.value}; its files exist once it succeeded")
+    if name not in state.folders.output_files(job.id):  # only names the run wrote: never a path from the request
+        raise ApiError(404, f"the job wrote no file {name!r}")
+    return FileResponse(state.folders.output_dir(job.id) / name, media_type="application/octet-stream", filename=name)
+
+
 @router.post(
     "/{job_id}/cancel",
     summary="Cancel a job (a running one has its worker process stopped)",

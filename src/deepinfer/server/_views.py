@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card import ModelCard, card_summary, resolve_parameters
+from deepinfer.card import LabelmapMember, ModelCard, card_summary, resolve_parameters
 from deepinfer.dicomweb import check_uid
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
 from deepinfer.run import check_input_names, provenance_path, volume_outputs
@@ -18,6 +18,8 @@ from deepinfer.server._uploads import Upload
 
 FILE_INPUT_TYPES = {"volume", "labelmap"}
 KNOWN_FIELDS = {"model", "parameters", "output_format", "series"}
+DICOM_OUTPUT = ".dcm"
+"""The output format that writes each labelmap as a DICOM SEG (deepinfer.run does, for a ``.dcm`` name)."""
 
 
 def model_summary(card: ModelCard) -> dict[str, Any]:
@@ -57,6 +59,7 @@ def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
             view["provenance"] = _provenance(job, folders)
             # per-label statistics of each labelmap output (output name → rows), as the run wrote them
             view["statistics"] = (view["provenance"] or {}).get("statistics", {})
+            view["files"] = {name: f"/api/jobs/{job.id}/files/{name}" for name in folders.output_files(job.id)}
     return view
 
 
@@ -84,16 +87,28 @@ def build_job(job_id: str, card: ModelCard, upload: Upload) -> Job:
         known = ", ".join(sorted(KNOWN_FIELDS))
         raise ApiError(422, f"unknown form field(s) {', '.join(unknown)}; the fields are {known} and the inputs")
     output_format = upload.fields.get("output_format", ".nii.gz")
-    if output_format not in UPLOAD_SUFFIXES:
-        raise ApiError(422, f"output_format must be one of {', '.join(UPLOAD_SUFFIXES)}")
+    if output_format not in (*UPLOAD_SUFFIXES, DICOM_OUTPUT):
+        raise ApiError(422, f"output_format must be one of {', '.join((*UPLOAD_SUFFIXES, DICOM_OUTPUT))}")
     try:
         values = resolve_parameters(card, _parameters(upload.fields.get("parameters", "")))
     except UsageError as error:
         raise ApiError(422, str(error)) from None
     inputs = _with_series(card, _inputs(card, upload), upload.fields.get("series", ""))
-    outputs = {name: f"{name}{output_format}" for name in volume_outputs(card)}
+    outputs = _output_files(card, output_format)
     # (a plain dict: the job record is copied and stored as JSON, and the worker checks the values again)
     return Job(job_id, card.ref, dict(values), inputs, outputs, output_format, created=time.time())
+
+
+def _output_files(card: ModelCard, output_format: str) -> dict[str, str]:
+    """Output member → file name; with ``.dcm`` each labelmap is a DICOM SEG (its SR beside it as NAME.sr.dcm)
+    and the other image outputs NIfTI (the run checks that the input is DICOM)."""
+    labelmaps = {m.name for m in card.outputs if isinstance(m, LabelmapMember)}
+    if output_format == DICOM_OUTPUT and not labelmaps & set(volume_outputs(card)):
+        raise ApiError(422, f"output_format .dcm writes labelmaps as DICOM SEG, and {card.id} has no labelmap output")
+    return {
+        name: name + (output_format if output_format != DICOM_OUTPUT or name in labelmaps else ".nii.gz")
+        for name in volume_outputs(card)
+    }
 
 
 def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:

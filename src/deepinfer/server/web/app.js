@@ -108,6 +108,14 @@
     const series = document.createElement("input");
     series.id = "series"; series.placeholder = "SeriesInstanceUID"; series.pattern = "[0-9]+(\\.[0-9]+)*";
     inputs.append(field("DICOM series", series, "Only for a .zip holding several series: the one to read (a job without it lists them)."));
+    if (card.outputs.some((o) => o.type === "labelmap")) {
+      const format = document.createElement("select");
+      format.id = "output-format";
+      for (const [value, text] of [[".nii.gz", "NIfTI (.nii.gz)"], [".dcm", "DICOM SEG and SR (for a DICOM .zip input)"]]) {
+        const option = document.createElement("option"); option.value = value; option.textContent = text; format.append(option);
+      }
+      inputs.append(field("Result as", format, "DICOM: the labelmap as a SEG of the source series, with an SR of its volumes."));
+    }
     for (const p of card.parameters || []) parameters.append(field(p.title || p.name, parameterControl(p), p.description));
     parameters.hidden = !(card.parameters || []).length;
   }
@@ -131,7 +139,7 @@
     const form = new FormData();
     form.append("model", `${card.id}@${card.version}`);
     form.append("parameters", JSON.stringify(parameterValues()));
-    form.append("output_format", ".nii.gz");
+    form.append("output_format", $("output-format") ? $("output-format").value : ".nii.gz");
     if ($("series") && $("series").value.trim()) form.append("series", $("series").value.trim());
     for (const control of document.querySelectorAll("[data-input]")) {
       if (control.files.length) form.append(control.dataset.input, control.files[0], control.files[0].name);
@@ -216,11 +224,12 @@
     $("viewer-note").hidden = true;
     $("details").textContent = JSON.stringify({ timings: status.timings, provenance: status.provenance }, null, 2);
     showDownloads(status);
+    showStatistics(status.statistics || {});
     if (status.scores) DeepinferViewer.renderScores($("scores"), status.scores);
     const labelmap = card.outputs.find((o) => o.type === "labelmap" && status.outputs[o.name]);
     const source = document.querySelector("[data-input]");
     if (!labelmap || !source || !source.files.length) return;
-    if (source.files[0].name.toLowerCase().endsWith(".zip")) { $("viewer-note").hidden = false; return; } // a browser cannot read the zip
+    if (source.files[0].name.toLowerCase().endsWith(".zip") || status.output_format === ".dcm") { $("viewer-note").hidden = false; return; } // a browser cannot read the zip
     const overlay = await (await api(status.outputs[labelmap.name])).blob();
     const input = source.files[0];
     showLegend(labelmap.labels);
@@ -246,19 +255,42 @@
   }
 
   function showDownloads(status) {
-    $("downloads").replaceChildren(...Object.entries(status.outputs).map(([name, url]) => {
+    // every file the run wrote: the outputs (a SEG and its SR), their provenance and statistics (JSON, CSV)
+    $("downloads").replaceChildren(...Object.entries(status.files || {}).map(([name, url]) => {
       const button = document.createElement("button");
       button.textContent = "Download " + name;
-      button.dataset.output = name;
+      button.dataset.file = name;
       button.addEventListener("click", async () => {
         const blob = await (await api(url)).blob();
         const link = document.createElement("a");
         link.href = URL.createObjectURL(blob);
-        link.download = `${name}${status.output_format}`;
+        link.download = name;
         link.click();
       });
       return button;
     }));
+  }
+
+  function showStatistics(statistics) {
+    const columns = [["name", "label"], ["value", "value"], ["voxels", "voxels"], ["volume_ml", "mL"],
+      ["mean", "mean"], ["sd", "SD"], ["min", "min"], ["max", "max"], ["touches_border", "at border"]];
+    const tables = Object.entries(statistics).map(([output, rows]) => {
+      const table = document.createElement("table");
+      table.className = "statistics"; table.dataset.output = output;
+      table.createCaption().textContent = `${output}: per label`;
+      const head = table.createTHead().insertRow();
+      for (const [, title] of columns) head.insertCell().textContent = title;
+      const body = table.createTBody();
+      for (const row of rows) {
+        const line = body.insertRow();
+        for (const [key] of columns) {
+          const value = row[key];
+          line.insertCell().textContent = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : String(value ?? "—");
+        }
+      }
+      return table;
+    });
+    $("statistics").replaceChildren(...tables);
   }
 
   // ------------------------------------------------------------------------------------------------ start
