@@ -90,10 +90,11 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.run": [
         "RunResult", "StagedOutputs", "check_input_names", "check_inputs", "check_working_memory", "decision_summary",
-        "dicom_sr_path", "estimate_working_bytes", "fetch_artifact", "file_outputs", "input_warnings", "is_dicom_output", "label_statistics",
-        "labelled_volume_ml",
-        "output_stem", "plan_outputs", "provenance_path", "provenance_record", "run_model", "runtime_record",
-        "score_outputs", "scores_csv_path", "scores_document", "stage_statistics", "statistics_paths", "storage_error", "volume_outputs", "write_report"
+        "dicom_sr_path", "estimate_working_bytes", "fetch_artifact", "file_outputs", "input_warnings",
+        "is_dicom_output", "label_statistics", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path",
+        "provenance_record", "run_model", "runtime_record", "score_outputs", "scores_csv_path", "scores_document",
+        "stage_statistics", "statistics_paths", "storage_error", "store_dicom_outputs", "volume_outputs",
+        "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",

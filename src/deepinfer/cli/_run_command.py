@@ -32,6 +32,7 @@ from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._remote import chosen_target, remote_card, remote_parameters, run_remote
 from deepinfer.cli._render import RESEARCH_ONLY
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
+from deepinfer.cli._scores_summary import print_scores
 from deepinfer.cli._statistics_table import print_statistics
 from deepinfer.cli._target import RemoteTarget, run_target
 from deepinfer.registry import default_registry
@@ -125,7 +126,7 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
                     "-o",
                     "--output",
                     metavar="[NAME=]PATH",
-                    help="Output file (.nii.gz, .nii, .nrrd, .mha); other outputs are written beside it.",
+                    help="Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores); others go beside it.",
                 ),
             ],
         ),
@@ -201,11 +202,11 @@ def _run(
     remote: RemoteTarget | None = None,
 ) -> None:
     from deepinfer.pipeline import no_progress
-    from deepinfer.run import plan_outputs, run_model, volume_outputs
+    from deepinfer.run import file_outputs, plan_outputs, run_model
 
     err = Console(stderr=True)
     input_texts = _named(card, options["inputs"], [m.name for m in card.inputs], "input")
-    output_names = volume_outputs(card)
+    output_names = file_outputs(card)
     explicit = _pairs(card, options["outputs"], output_names, "output")
     primary = explicit.pop(output_names[0], None)
     if primary is None:
@@ -246,6 +247,7 @@ def _run(
     if options["store"]:
         stored = store_outputs(options["store"], result.outputs)
         err.print(f"[green]✓[/] stored {', '.join(p.name for p in stored)} → {options['store']}", highlight=False)
+    print_scores(err, card, getattr(result, "scores", {}))
     if result.report is not None:
         err.print(f"[green]✓[/] picture → {result.report}", highlight=False, soft_wrap=True)
     err.print(f"{card.ref} finished in {result.seconds:.1f} s. {RESEARCH_ONLY}", style="dim")

@@ -1,9 +1,11 @@
 """Declarative, geometry-exact pipelines: steps named in a card, found by name, undone in reverse.
 
 Steps (``step_names()`` lists them): reorient, resample, resize, crop_foreground, crop_to_mask, pad,
-restore_geometry (spatial); nan_to_num, normalize_zscore, clip_percentiles, percentiles, scale_to_range,
-normalize_minmax, gaussian_smooth (intensity); infer, sliding_window (networks); select_channel, activation,
-threshold, argmax, largest_component, fill_holes (post-processing); output, save, load (results and slots).
+restore_geometry (spatial); planes, resize_planes, scale_planes, infer_planes, class_scores (a 2D network plane
+by plane: its maps back on the input's grid, or class scores per plane); nan_to_num, normalize_zscore,
+clip_percentiles, percentiles, scale_to_range, normalize_minmax, gaussian_smooth (intensity); infer,
+sliding_window (networks); select_channel, activation, threshold, argmax, largest_component, fill_holes
+(post-processing); output, save, load (results and slots).
 
 Checking a whole card needs the steps, so it lives here, above the card layer: ``validate_card_document``
 (the schema report of ``deepinfer.card.validate_card`` plus the pipeline's) is what ``deepinfer card validate``
@@ -17,6 +19,8 @@ from deepinfer.pipeline import (  # noqa: F401  (register the steps)
     _inference,
     _intensity,
     _outputs,
+    _plane_inference,
+    _planes,
     _postprocess,
     _spatial,
 )
@@ -33,7 +37,9 @@ from deepinfer.pipeline._base import (
     run_steps,
 )
 from deepinfer.pipeline._card_check import build_steps, validate_card_document, validate_card_pipeline
-from deepinfer.pipeline._pipeline import Pipeline
+from deepinfer.pipeline._pipeline import Pipeline, PipelineResult
+from deepinfer.pipeline._plane_inference import ClassScores
+from deepinfer.pipeline._planes import PLANES
 
 
 def step_names() -> list[str]:
@@ -41,11 +47,14 @@ def step_names() -> list[str]:
     return PipelineStep.names()
 
 __all__ = [
+    "PLANES",
+    "ClassScores",
     "FloatArray",
     "Network",
     "NetworkProvider",
     "ParamError",
     "Pipeline",
+    "PipelineResult",
     "PipelineState",
     "PipelineStep",
     "ProgressCallback",

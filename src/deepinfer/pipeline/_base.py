@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from deepinfer._exceptions import PipelineError
 from deepinfer.imaging import Geometry, Volume
+
+if TYPE_CHECKING:
+    from deepinfer.pipeline._plane_inference import ClassScores, PlaneScores
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -94,6 +97,8 @@ class PipelineState:
     slots: dict[str, Snapshot] = field(default_factory=dict)
     values: dict[str, dict[str, float]] = field(default_factory=dict)  # named statistics (``percentiles``)
     outputs: dict[str, Volume] = field(default_factory=dict)
+    plane_scores: PlaneScores | None = None  # a 2D classifier's answers per plane (``infer_planes``)
+    scores: dict[str, ClassScores] = field(default_factory=dict)  # recorded ``class_scores`` outputs
 
 
 class PipelineStep:
@@ -153,6 +158,6 @@ def run_steps(steps: Sequence[PipelineStep], state: PipelineState) -> dict[str, 
     """Apply the steps in order; returns the outputs the pipeline recorded."""
     for step in steps:
         step.apply(state)
-    if not state.outputs:
-        raise PipelineError("the pipeline recorded no output (it needs an 'output' step)")
+    if not state.outputs and not state.scores:
+        raise PipelineError("the pipeline recorded no output (it needs an 'output' or 'class_scores' step)")
     return state.outputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from deepinfer._exceptions import CardError, PipelineError
@@ -18,6 +19,15 @@ from deepinfer.pipeline._base import (
     run_steps,
 )
 from deepinfer.pipeline._card_check import all_built, check_card_pipeline
+from deepinfer.pipeline._plane_inference import ClassScores
+
+
+@dataclass
+class PipelineResult:
+    """What a run recorded: image outputs (each on the input's exact grid) and class-score outputs."""
+
+    volumes: dict[str, Volume]
+    scores: dict[str, ClassScores] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -48,10 +58,16 @@ class Pipeline:
     def run(
         self, volume: Volume, networks: NetworkProvider, progress: ProgressCallback = no_progress
     ) -> dict[str, Volume]:
-        """Run every step on ``volume``; returns the recorded outputs, each on the input's exact grid."""
+        """Run every step on ``volume``; returns the recorded image outputs, each on the input's exact grid."""
+        return self.run_all(volume, networks, progress).volumes
+
+    def run_all(
+        self, volume: Volume, networks: NetworkProvider, progress: ProgressCallback = no_progress
+    ) -> PipelineResult:
+        """Run every step on ``volume``; returns every recorded output, class scores too."""
         state = PipelineState(Tensor.from_volume(volume), volume, self.params, networks, progress)
-        outputs = run_steps(self.steps, state)
-        for name, output in outputs.items():
+        run_steps(self.steps, state)
+        for name, output in state.outputs.items():
             if not output.geometry.same_as(volume.geometry):
                 raise PipelineError(f"internal: output {name!r} is not on the input's grid")
-        return dict(outputs)
+        return PipelineResult(dict(state.outputs), dict(state.scores))

@@ -10,19 +10,22 @@ series with a DICOM SR of its volumes beside it (:func:`dicom_sr_path`).
 :func:`plan_outputs` says where a card's outputs go for a primary output path.
 """
 
-from deepinfer.run._dicom_outputs import dicom_sr_path, is_dicom_output
+from deepinfer.run._dicom_outputs import dicom_sr_path, is_dicom_output, store_dicom_outputs
 from deepinfer.run._memory import check_working_memory, estimate_working_bytes
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import (
     check_input_names,
     check_inputs,
+    file_outputs,
     output_stem,
     plan_outputs,
     provenance_path,
+    score_outputs,
     volume_outputs,
 )
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
 from deepinfer.run._run import RunResult, fetch_artifact, labelled_volume_ml, run_model, write_report
+from deepinfer.run._scores import decision_summary, scores_csv_path, scores_document
 from deepinfer.run._statistics import label_statistics, stage_statistics, statistics_paths
 
 __all__ = [
@@ -31,9 +34,11 @@ __all__ = [
     "check_input_names",
     "check_inputs",
     "check_working_memory",
+    "decision_summary",
     "dicom_sr_path",
     "estimate_working_bytes",
     "fetch_artifact",
+    "file_outputs",
     "input_warnings",
     "is_dicom_output",
     "label_statistics",
@@ -44,9 +49,13 @@ __all__ = [
     "provenance_record",
     "run_model",
     "runtime_record",
+    "score_outputs",
+    "scores_csv_path",
+    "scores_document",
     "stage_statistics",
     "statistics_paths",
     "storage_error",
+    "store_dicom_outputs",
     "volume_outputs",
     "write_report",
 ]

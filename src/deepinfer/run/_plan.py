@@ -27,26 +27,44 @@ def volume_outputs(card: ModelCard) -> list[str]:
     return labelmaps[:1] + [n for n in names if n not in labelmaps[:1]]
 
 
-def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``.
+def score_outputs(card: ModelCard) -> list[str]:
+    """Names of the card's ``class_scores`` outputs (written as JSON, with a CSV beside)."""
+    return [o.name for o in card.outputs if isinstance(o, ClassScoresMember)]
 
-    A ``.dcm`` primary (a labelmap written as DICOM SEG, see :mod:`deepinfer.run._dicom_outputs`) puts the other
-    labelmaps beside it as ``.dcm`` too and the other image outputs as ``.nii.gz``."""
-    dicom = primary.name.lower().endswith(DICOM_SUFFIX)
-    suffix = DICOM_SUFFIX if dicom else image_suffix(primary)
-    if suffix is None:
+
+def file_outputs(card: ModelCard) -> list[str]:
+    """Names of the outputs a run writes as files: the image outputs (primary first), then the class scores."""
+    return volume_outputs(card) + score_outputs(card)
+
+
+def _check_suffix(card: ModelCard, name: str, path: Path) -> None:
+    if name in score_outputs(card):
+        if not path.name.lower().endswith(".json"):
+            raise UsageError(f"{path}: the class scores {name} of {card.id} are written as JSON; name a .json file")
+    elif image_suffix(path) is None and not path.name.lower().endswith(DICOM_SUFFIX):
         formats = ", ".join((*SUPPORTED_SUFFIXES, DICOM_SUFFIX))
-        raise UsageError(f"{primary}: unsupported output format; use one of {formats} (.dcm: a DICOM SEG)")
-    names = volume_outputs(card)
+        raise UsageError(f"{path}: unsupported output format; use one of {formats} (.dcm: a DICOM SEG)")
+
+
+def plan_outputs(card: ModelCard, primary: Path, explicit: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """Output member → file: the primary output at ``primary``, the others beside it as ``STEM.NAME.SUFFIX``
+    (``.json`` for class scores; the primary's image suffix, else ``.nii.gz``, for images)."""
+    names = file_outputs(card)
     explicit = dict(explicit or {})
     unknown = sorted(set(explicit) - set(names))
     if unknown:
-        raise UsageError(f"{card.id} has no image output {', '.join(unknown)}; its outputs are {', '.join(names)}")
+        raise UsageError(f"{card.id} has no file output {', '.join(unknown)}; its outputs are {', '.join(names)}")
+    for name, path in {names[0]: primary, **explicit}.items():
+        _check_suffix(card, name, path)
+    suffix = image_suffix(primary) or ".nii.gz"
+    stem = output_stem(primary) if image_suffix(primary) else primary.stem
+    # a .dcm primary (a DICOM SEG, see run._dicom_outputs): the other labelmaps as .dcm too, other images as NIfTI
     labelmaps = {o.name for o in card.outputs if o.type == "labelmap"}
+    dicom = labelmaps if primary.name.lower().endswith(DICOM_SUFFIX) else set()
     plan = {names[0]: primary}
     for name in names[1:]:
-        beside = suffix if not dicom or name in labelmaps else ".nii.gz"
-        plan[name] = primary.with_name(f"{output_stem(primary)}.{name}{beside}")
+        beside = ".json" if name in score_outputs(card) else DICOM_SUFFIX if name in dicom else suffix
+        plan[name] = primary.with_name(f"{stem}.{name}{beside}")
     plan.update(explicit)
     return plan
 

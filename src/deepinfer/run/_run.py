@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from deepinfer._exceptions import InputError, PipelineError, RuntimeUnavailableError, UsageError
 from deepinfer.card import ModelCard, VolumeMember, resolve_parameters
 from deepinfer.imaging import Volume, read_volume
-from deepinfer.pipeline import Pipeline, ProgressCallback, no_progress
+from deepinfer.pipeline import ClassScores, Pipeline, PipelineResult, ProgressCallback, no_progress
 from deepinfer.run._dicom_outputs import check_dicom_outputs, dicom_files, dicom_sr_path, stage_file
 from deepinfer.run._memory import check_working_memory
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import check_inputs, provenance_path
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
+from deepinfer.run._scores import score_members, stage_scores
 from deepinfer.run._statistics import output_statistics, stage_statistics
 from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore
@@ -48,6 +49,9 @@ class RunResult:
     statistics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Per-label statistics of each labelmap output (output name → one row per label; see
     :mod:`deepinfer.run._statistics`); also in the provenance and in ``STEM.statistics.json/.csv``."""
+    scores: dict[str, ClassScores] = field(default_factory=dict)
+    """Class scores per plane of each ``class_scores`` output (written as JSON and CSV; see
+    :mod:`deepinfer.run._scores`)."""
 
 
 def fetch_artifact(
@@ -114,6 +118,7 @@ def run_model(
 
         options = container or ContainerOptions.from_environment()
         results = run_container(card, volumes_in, values, list(outputs), options, progress)
+        scores: dict[str, ClassScores] = {}
     else:
         check_in_process(card)
         pipeline = Pipeline.from_card(card, values)
@@ -135,7 +140,9 @@ def run_model(
         timings["load_s"] = clock() - loading
         networks_opened = networks.opened - opened_before
         # Pipelines take one image today (every card so far has one volume input); the first input is it.
-        results = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
+        recorded = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
+        results, scores = recorded.volumes, recorded.scores
+    members = score_members(card, scores)
     seconds = clock() - start
     timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
     record = provenance_record(card, values, inputs, started_at, seconds)
@@ -159,12 +166,14 @@ def run_model(
             output = {"name": name, "file": path.name}
             if path in dicom:
                 output["dicom_sr"] = dicom_sr_path(path).name
+            elif name in scores:
+                stage_scores(staged, members[name], scores[name], path, record)
             else:
                 staged.volume(results[name], path)
             staged.json({**record, "output": output}, provenance_path(path))
             if name in statistics:
                 stage_statistics(staged, name, path, card.inputs[0].name, statistics[name])
-        picture = write_report(card, volumes_in, results, inputs, outputs, staged) if report else None
+        picture = write_report(card, volumes_in, results, inputs, outputs, staged, scores) if report else None
         staged.commit()
     return RunResult(
         card,
@@ -179,6 +188,7 @@ def run_model(
         warnings,
         networks_opened,
         statistics,
+        scores,
     )
 
 
@@ -224,11 +234,11 @@ def _run_pipeline(
     progress: ProgressCallback,
     ref: str,
     warnings: list[str],
-) -> dict[str, Volume]:
+) -> PipelineResult:
     """The pipeline's outputs; a step that fails on this image is reported as bad input naming its file (and
     the warnings about the input, such as its looking empty)."""
     try:
-        return pipeline.run(volume, networks, progress)
+        return pipeline.run_all(volume, networks, progress)
     except PipelineError as error:
         size = "×".join(str(n) for n in volume.geometry.size)
         notes = "".join(f"\n{warning}" for warning in warnings)
@@ -249,9 +259,11 @@ def write_report(
     inputs: Mapping[str, Path],
     outputs: Mapping[str, Path],
     staged: StagedOutputs,
+    scores: Mapping[str, ClassScores] | None = None,
 ) -> Path | None:
     """The picture, staged beside the outputs; the path it will have once they are committed."""
     from deepinfer.report import render_result, report_path
+    from deepinfer.run._scores import score_chart
 
     first = card.inputs[0].name
     primary = next(iter(outputs.values()))
@@ -261,7 +273,10 @@ def write_report(
         title += f" — {labelled_volume_ml(results[labelmaps[0]]):.1f} mL labelled"
     target = report_path(primary)
     try:
-        written = render_result(card, volumes_in[first], results, {}, title, staged.path(target))
+        chart = score_chart(card, scores or {})
+        if chart is not None:
+            title += f" — {chart.chosen}"
+        written = render_result(card, volumes_in[first], results, {}, title, staged.path(target), chart)
     except OSError as error:
         raise storage_error(target, error) from None
     return target if written is not None else None
