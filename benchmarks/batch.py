@@ -1,7 +1,9 @@
 """``deepinfer batch --workers 2`` against a loop of ``deepinfer run`` over the same cohort of brain volumes, on
-one machine, in one run: cases per hour and peak memory, and whether the masks agree voxel for voxel.
+one machine, in one run: cases per hour and peak memory, and whether the masks agree voxel for voxel. With
+``--ray``, also the same batch on a single-node Ray cluster started here (``ray start --head`` with one CPU per
+worker, stopped by its PIDs afterwards): ``deepinfer batch --ray ADDRESS --workers 2``, against the local batch.
 
-    .venv/bin/python benchmarks/batch.py [--workers 2] [--copies 8] [--runtime torchscript]
+    .venv/bin/python benchmarks/batch.py [--workers 2] [--copies 8] [--runtime torchscript] [--ray] [--no-loop]
 
 The cohort (``--copies`` volumes, at least 8): Colin27 with skull (Debian mricron-data) and the MNI152 2009a
 template (from the nilearn wheel, fetched by the card's example artifact), each as is, reoriented to LAS and
@@ -27,6 +29,9 @@ import SimpleITK as sitk
 from _measure import repo_root
 
 sys.path.insert(0, str(repo_root() / "tests"))
+sys.path.insert(0, str(repo_root() / "tests" / "batch"))
+from ray_cluster import RayCluster
+
 from realparts import COLIN27
 
 CARD = "brain-extraction-deepbet"
@@ -86,13 +91,55 @@ def timed(argv: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, max(peak, before) / 1024
 
 
+def batch(card: str, cohort: Path, out: Path, workers: int, runtime: str, *more: str) -> float:
+    """Wall seconds of one ``deepinfer batch`` over ``cohort``."""
+    seconds, _ = timed([DEEPINFER, "batch", card, "--inputs", str(cohort), "-o", str(out), "--workers", str(workers),
+                        "--progress", "none", "--runtime", runtime, *more])  # fmt: skip
+    return seconds
+
+
+def same_masks(cohort: list[Path], out: Path, reference: Path, loop: bool) -> int:
+    """How many cases' masks in ``out`` equal the reference's voxel for voxel (a loop's ``NAME`` files, or
+    another batch's ``CASE/BrainMask.nii.gz``)."""
+    same = 0
+    for path in cohort:
+        ours = sitk.GetArrayFromImage(sitk.ReadImage(str(out / path.name[:-7] / "BrainMask.nii.gz")))
+        other = reference / path.name if loop else reference / path.name[:-7] / "BrainMask.nii.gz"
+        same += bool(np.array_equal(ours, sitk.GetArrayFromImage(sitk.ReadImage(str(other)))))
+    return same
+
+
+def worker_peak(out: Path) -> float:
+    from deepinfer.batch import read_manifest
+
+    return max(float(row["peak_memory_mb"]) for row in read_manifest(out / "manifest.csv") if row["peak_memory_mb"])
+
+
+def on_ray(root: Path, card: str, cohort: Path, workers: int, runtime: str) -> tuple[float, Path]:
+    """Wall seconds of the batch on a single-node Ray cluster with ``workers`` CPUs (cluster start not counted)."""
+    from deepinfer.store import ArtifactStore
+
+    nodes = Path(tempfile.mkdtemp(prefix="dray-"))  # Ray's socket paths must stay short
+    cluster = RayCluster(nodes, ArtifactStore().home)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        cluster.start_node(cpus=workers)
+        seconds = batch(card, cohort, root / "ray", workers, runtime, "--ray", cluster.address)
+    finally:
+        cluster.stop()
+        shutil.rmtree(nodes, ignore_errors=True)
+    return seconds, root / "ray"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument(
-        "--runtime", default="torchscript", help="the same --runtime for both (auto measures per thread count)"
+        "--runtime", default="torchscript", help="the same --runtime for all (auto measures per thread count)"
     )
+    parser.add_argument("--ray", action="store_true", help="also the batch on a single-node Ray cluster")
+    parser.add_argument("--no-loop", dest="loop", action="store_false", help="skip the loop of deepinfer run")
     args = parser.parse_args()
     from deepinfer.batch import read_manifest
 
@@ -100,40 +147,49 @@ def main() -> None:
         root = Path(scratch)
         (root / "cohort").mkdir()
         cohort = write_cohort(root / "cohort", max(args.copies, 8))
+        n = len(cohort)
         subprocess.run([DEEPINFER, "pull", CARD, "--progress", "none"], check=True)
+        print(f"cohort: {n} volumes; --runtime {args.runtime}; CPU cores: {os.cpu_count()}")
+        print("| command | wall s | cases/hour | peak RSS MB (one process) |")
+        print("|---|---|---|---|")
         # the loop first, then the batch (both after the pull; the runtime choice is cached by the first run)
         loop_out = root / "loop"
         loop_out.mkdir()
-        start = time.perf_counter()
-        loop_peaks = []
-        for path in cohort:
-            _, peak = timed([DEEPINFER, "run", CARD, "-i", str(path), "-o", str(loop_out / path.name), "--progress",
-                             "none", "--runtime", args.runtime])  # fmt: skip
-            loop_peaks.append(peak)
-        loop_s = time.perf_counter() - start
-        batch_s, _ = timed([DEEPINFER, "batch", CARD, "--inputs", str(root / "cohort"), "-o", str(root / "batch"),
-                            "--workers", str(args.workers), "--progress", "none",
-                            "--runtime", args.runtime])  # fmt: skip
-        rows = read_manifest(root / "batch" / "manifest.csv")
-        worker_peaks = [float(row["peak_memory_mb"]) for row in rows if row["peak_memory_mb"]]
-        same = 0
-        for path in cohort:
-            ours = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "batch" / path.name[:-7] / "BrainMask.nii.gz")))
-            same += bool(np.array_equal(ours, sitk.GetArrayFromImage(sitk.ReadImage(str(loop_out / path.name)))))
-        statuses = sorted({row["status"] for row in rows})
-    n = len(cohort)
-    print(
-        f"cohort: {n} volumes; --runtime {args.runtime}; CPU cores: {os.cpu_count()}; statuses: {', '.join(statuses)}"
-    )
-    print("| command | wall s | cases/hour | peak RSS MB (one process) |")
-    print("|---|---|---|---|")
-    print(f"| loop of `deepinfer run` | {loop_s:.1f} | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
-    print(
-        f"| `deepinfer batch --workers {args.workers}` | {batch_s:.1f} | {3600 * n / batch_s:.0f} | "
-        f"{max(worker_peaks):.0f} (a worker; {args.workers} at once) |"
-    )
-    print(f"throughput ratio batch / loop: {loop_s / batch_s:.2f}×; masks identical voxel for voxel: {same}/{n}")
-    shutil.rmtree(root, ignore_errors=True)
+        if args.loop:
+            start = time.perf_counter()
+            loop_peaks = []
+            for path in cohort:
+                _, peak = timed([DEEPINFER, "run", CARD, "-i", str(path), "-o", str(loop_out / path.name),
+                                 "--progress", "none", "--runtime", args.runtime])  # fmt: skip
+                loop_peaks.append(peak)
+            loop_s = time.perf_counter() - start
+            print(f"| loop of `deepinfer run` | {loop_s:.1f} | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
+        batch_s = batch(CARD, root / "cohort", root / "batch", args.workers, args.runtime)
+        print(
+            f"| `deepinfer batch --workers {args.workers}` | {batch_s:.1f} | {3600 * n / batch_s:.0f} | "
+            f"{worker_peak(root / 'batch'):.0f} (a worker; {args.workers} at once) |"
+        )
+        if args.ray:
+            ray_s, ray_out = on_ray(root, CARD, root / "cohort", args.workers, args.runtime)
+            print(
+                f"| `deepinfer batch --ray ADDRESS --workers {args.workers}` (one node, {args.workers} CPUs) | "
+                f"{ray_s:.1f} | {3600 * n / ray_s:.0f} | {worker_peak(ray_out):.0f} (an actor) |"
+            )
+        statuses = sorted({row["status"] for row in read_manifest(root / "batch" / "manifest.csv")})
+        print(f"batch statuses: {', '.join(statuses)}")
+        if args.loop:
+            same = same_masks(cohort, root / "batch", loop_out, loop=True)
+            print(
+                f"throughput ratio batch / loop: {loop_s / batch_s:.2f}×; masks identical voxel for voxel: {same}/{n}"
+            )
+        if args.ray:
+            same = same_masks(cohort, ray_out, root / "batch", loop=False)
+            ray_statuses = sorted({row["status"] for row in read_manifest(ray_out / "manifest.csv")})
+            print(
+                f"Ray batch / local batch wall time: {ray_s / batch_s:.2f}× (statuses: {', '.join(ray_statuses)}); "
+                f"masks identical to the local batch voxel for voxel: {same}/{n}"
+            )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
