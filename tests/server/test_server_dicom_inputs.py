@@ -121,3 +121,25 @@ def test_a_series_on_an_allowed_pacs_is_pulled_and_any_other_address_refused(
         assert not_url.status_code == 422 and "dicomweb:// URL" in not_url.text
         missing = _post(http, {"T1": url.replace(AXIAL, f"{UID_ROOT}.99")})
         assert missing.status_code == 400 and "no instance of this series" in missing.text
+
+
+def test_a_job_stores_its_seg_and_sr_into_the_source_study_on_an_allowed_pacs(
+    setup: tuple[ServerProcess, Pacs, Path], tmp_path: Path
+) -> None:
+    need("highdicom", "DICOM SEG output needs highdicom")
+    server, pacs, _ = setup
+    url = f"{pacs.dicomweb_root}/studies/{STUDY}/series/{AXIAL}"
+    with server.client() as http:
+        job = _job(http, {"T1": url, "output_format": ".dcm", "store": pacs.dicomweb_root})
+        assert job["state"] == "succeeded", job["error"]
+        assert {"Mask.dcm", "Mask.sr.dcm", "Mask.statistics.csv"} <= set(job["files"])
+        assert http.get(f"/api/jobs/{job['id']}/files/jobs.db").status_code == 404  # only what the run wrote
+        (study,) = [
+            s for s in pacs.request("GET", "/studies?expand") if s["MainDicomTags"]["StudyInstanceUID"] == STUDY
+        ]
+        modalities = [pacs.request("GET", f"/series/{s}")["MainDicomTags"]["Modality"] for s in study["Series"]]
+        assert modalities.count("SEG") >= 1 and modalities.count("SR") >= 1
+        nifti = _post(http, {"T1": url, "store": pacs.dicomweb_root})
+        assert nifti.status_code == 422 and "output_format .dcm" in nifti.text
+        elsewhere = _post(http, {"T1": url, "output_format": ".dcm", "store": "dicomweb://127.0.0.1:1/dicom-web"})
+        assert elsewhere.status_code == 422 and "not a PACS this server may reach" in elsewhere.text

@@ -15,7 +15,7 @@ import typer
 
 from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import UsageError
-from deepinfer.dicomweb import credentials, fetch_series, is_dicomweb, open_client, parse_location, store_files
+from deepinfer.dicomweb import credentials, fetch_series, is_dicomweb, open_client, parse_location
 
 if TYPE_CHECKING:
     from deepinfer.pipeline import ProgressCallback
@@ -60,20 +60,8 @@ def check_store(url: str | None, outputs: Mapping[str, Path]) -> None:
 
 
 def store_outputs(url: str, outputs: Mapping[str, Path]) -> list[Path]:
-    """Store every DICOM output (a SEG, and its SR when written) into its own study; the files stored."""
-    import pydicom
-
-    from deepinfer.run import dicom_sr_path
+    """Store every DICOM output (a SEG, and its SR) into its own study on the PACS at ``url``."""
+    from deepinfer.run import store_dicom_outputs
 
     location = parse_location(url)
-    client = open_client(location, credentials(location, deepinfer_home()))
-    stored: list[Path] = []
-    for path in (p for p in outputs.values() if p.name.lower().endswith(".dcm")):
-        files = [p for p in (path, dicom_sr_path(path)) if p.is_file()]
-        study = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
-        if location.study is not None and location.study != study:
-            raise UsageError(f"--store names study {location.study}, but {path.name} belongs to study {study}")
-        store_files(location, files, client, study)
-        stored += files
-    return stored
-
+    return store_dicom_outputs(location, open_client(location, credentials(location, deepinfer_home())), outputs)

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 """
 _JSON_COLUMNS = ("parameters", "inputs", "outputs", "timings")
+_ADDED_COLUMNS = {"store": "TEXT"}
+"""Columns added after the first release; a database made before gets them when the server starts."""
 
 
 class JobStore:
@@ -58,6 +60,10 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:

@@ -291,6 +291,7 @@ class JobManager:
             "outputs": {name: str(self.folders.output_path(job, name)) for name in job.outputs},
             "parameters": job.parameters,
             "series": {name: item.series for name, item in job.inputs.items() if item.series},
+            "store": job.store,
         }
 
     def _handle(self, slot: WorkerSlot, message: tuple[Any, ...]) -> None:

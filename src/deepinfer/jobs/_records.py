@@ -59,6 +59,8 @@ class Job:
     token: str | None = None
     """Names one attempt: events of an older attempt (a cancelled or lost worker) are ignored."""
     timings: dict[str, float] = field(default_factory=dict)
+    store: str | None = None
+    """A DICOMweb URL (of a PACS the operator allowed) the run's DICOM outputs are stored into after it."""
 
 
 def overall_progress(previous: float, task: str, done: int, total: int) -> float:

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -103,6 +103,8 @@ class _Worker:
                 self_contained=True,  # an upload must hold its own voxels (no detached data file)
                 series=task.get("series") or None,
             )
+            if task.get("store"):
+                _store(task["store"], result.outputs)
         except DeepInferError as error:
             self.conn.send(("failed", token, type(error).__name__, str(error)))
             return
@@ -162,3 +164,14 @@ class _Throttled:
         if task != self.task or done >= total or now - self.last >= _PROGRESS_INTERVAL_S:
             self.task, self.last = task, now
             self.send(task, done, total)
+
+
+def _store(url: str, outputs: Mapping[str, Path]) -> None:
+    """Store the run's DICOM outputs into their study on the PACS at ``url``, checked against the operator's
+    allow-list again (it may have changed since the job was queued)."""
+    from deepinfer._config import deepinfer_home
+    from deepinfer.dicomweb import allowed_pacs, open_client, parse_location
+    from deepinfer.run import store_dicom_outputs
+
+    location = parse_location(url)
+    store_dicom_outputs(location, open_client(location, allowed_pacs(location, deepinfer_home())), outputs)

@@ -18,6 +18,7 @@ from typing import Any
 from deepinfer import __version__
 from deepinfer._exceptions import UsageError
 from deepinfer.card import LabelmapMember, ModelCard
+from deepinfer.dicomweb import DicomWebLocation, store_files
 from deepinfer.imaging import (
     DicomAlgorithm,
     Volume,
@@ -105,3 +106,20 @@ def stage_file(staged: StagedOutputs, target: Path, data: bytes) -> None:
         write_bytes(staged.path(target), data)
     except OSError as error:
         raise storage_error(target, error) from None
+
+
+def store_dicom_outputs(location: DicomWebLocation, client: Any, outputs: Mapping[str, Path]) -> list[Path]:
+    """Store every DICOM output of a finished run (each SEG, and its SR) into its own study on the PACS at
+    ``location`` (STOW-RS through ``client``); the files stored. A ``location`` that names a study must name the
+    SEG's."""
+    import pydicom
+
+    stored: list[Path] = []
+    for path in (p for p in outputs.values() if is_dicom_output(p)):
+        files = [p for p in (path, dicom_sr_path(path)) if p.is_file()]
+        study = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+        if location.study is not None and location.study != study:
+            raise UsageError(f"the PACS URL names study {location.study}, but {path.name} belongs to study {study}")
+        store_files(location, files, client, study)
+        stored += files
+    return stored

@@ -8,16 +8,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from deepinfer._config import deepinfer_home
 from deepinfer._exceptions import UsageError
 from deepinfer.card import LabelmapMember, ModelCard, card_summary, resolve_parameters
-from deepinfer.dicomweb import check_uid
+from deepinfer.dicomweb import allowed_pacs, check_uid, parse_location
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
 from deepinfer.run import check_input_names, provenance_path, volume_outputs
 from deepinfer.server._errors import ApiError
 from deepinfer.server._uploads import Upload
 
 FILE_INPUT_TYPES = {"volume", "labelmap"}
-KNOWN_FIELDS = {"model", "parameters", "output_format", "series"}
+KNOWN_FIELDS = {"model", "parameters", "output_format", "series", "store"}
 DICOM_OUTPUT = ".dcm"
 """The output format that writes each labelmap as a DICOM SEG (deepinfer.run does, for a ``.dcm`` name)."""
 
@@ -95,8 +96,19 @@ def build_job(job_id: str, card: ModelCard, upload: Upload) -> Job:
         raise ApiError(422, str(error)) from None
     inputs = _with_series(card, _inputs(card, upload), upload.fields.get("series", ""))
     outputs = _output_files(card, output_format)
+    store = _store(upload.fields.get("store", "").strip(), output_format)
     # (a plain dict: the job record is copied and stored as JSON, and the worker checks the values again)
-    return Job(job_id, card.ref, dict(values), inputs, outputs, output_format, created=time.time())
+    return Job(job_id, card.ref, dict(values), inputs, outputs, output_format, created=time.time(), store=store)
+
+
+def _store(url: str, output_format: str) -> str | None:
+    """The ``store`` field: a DICOMweb URL of a PACS in the operator's pacs.json, for a DICOM result."""
+    if not url:
+        return None
+    if output_format != DICOM_OUTPUT:
+        raise ApiError(422, "store sends DICOM results to a PACS: ask for output_format .dcm")
+    allowed_pacs(parse_location(url), deepinfer_home())  # (a UsageError: 422)
+    return url
 
 
 def _output_files(card: ModelCard, output_format: str) -> dict[str, str]:
