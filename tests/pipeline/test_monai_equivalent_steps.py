@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from pipeline_helpers import no_networks
 
+from deepinfer import CardError
 from deepinfer.imaging import Geometry, Volume
-from deepinfer.pipeline import ParamError, PipelineState, PipelineStep, Tensor
+from deepinfer.pipeline import PipelineState, PipelineStep, Tensor, build_steps
 from realparts import need
 
 GRID = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), (12, 12, 12))
@@ -32,8 +33,8 @@ def test_scale_intensity_range_equals_monai(clip: bool) -> None:
 
 
 def test_scale_intensity_range_refuses_an_empty_range() -> None:
-    with pytest.raises(ParamError, match="'high' must be greater than low"):
-        PipelineStep.lookup("scale_intensity_range")(low=5, high=5)
+    with pytest.raises(CardError, match="'high' must be greater than low"):
+        build_steps([("scale_intensity_range", {"low": 5, "high": 5})], {})
 
 
 def labelled_blobs() -> np.ndarray:

@@ -98,6 +98,7 @@ def axis_codes(value: Any) -> bool:
 
 
 def orientation(t: Transform, draft: PipelineDraft) -> None:
+    draft.grid_changed = True  # in MONAI, whether or not the card can follow
     canonical = t.boolean("as_closest_canonical", False)
     if canonical:  # the closest canonical orientation of nibabel is RAS
         t.fixed("axcodes", None, "RAS")
@@ -109,10 +110,10 @@ def orientation(t: Transform, draft: PipelineDraft) -> None:
     t.ignore("allow_missing_keys")
     if codes is not None and not t.failed:
         draft.add("reorient", orientation=codes.upper())
-        draft.grid_changed = True
 
 
 def spacing(t: Transform, draft: PipelineDraft) -> None:
+    draft.grid_changed = True
     pixdim = t.triple("pixdim", None, 1e-3, MAX_SPACING_MM)
     interpolation = t.choice("mode", "bilinear", INTERPOLATION)
     outside = t.choice("padding_mode", "border", OUTSIDE)
@@ -127,7 +128,6 @@ def spacing(t: Transform, draft: PipelineDraft) -> None:
         "resample", spacing=pixdim, interpolation=interpolation, extent="centers", outside=outside[0], fill=outside[1]
     )
     draft.resamplings.append(params)
-    draft.grid_changed = True
 
 
 def scale_range(t: Transform, draft: PipelineDraft) -> None:
@@ -176,6 +176,7 @@ def normalize(t: Transform, draft: PipelineDraft) -> None:
 
 
 def crop_foreground(t: Transform, draft: PipelineDraft) -> None:
+    draft.grid_changed = True
     source = t.value("source_key", None)
     if source is not REFUSED and source != draft.image_key:
         t.problem("source_key", f"the foreground must come from the image {draft.image_key!r}, got {source!r}")
@@ -189,7 +190,6 @@ def crop_foreground(t: Transform, draft: PipelineDraft) -> None:
     t.ignore("start_coord_key", "end_coord_key", "allow_missing_keys")
     if not t.failed and margin is not None:
         draft.add("crop_foreground", threshold=0.0, margin=margin, clip_to_image=bool(smaller), fill=0.0)
-        draft.grid_changed = True
 
 
 # --------------------------------------------------------------------------------------------- inferers
