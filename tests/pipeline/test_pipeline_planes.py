@@ -56,7 +56,7 @@ def z_volume(direction: np.ndarray, size: tuple[int, int, int] = (9, 11, 7)) -> 
 
 
 def classify(volume: Volume, plane: str, network: Any, **infer: Any) -> ClassScores:
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("planes", {"plane": plane}),
         ("infer_planes", {"batch_size": 4, **infer}),
         ("class_scores", {"name": "scores", "activation": "none"}),
@@ -115,7 +115,7 @@ def test_a_2d_segmenter_gives_maps_on_the_input_grid(odd_grid: Volume) -> None:
     def segmenter(batch: FloatArray) -> FloatArray:
         return np.concatenate([batch, -batch], axis=1)
 
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("planes", {"plane": "sagittal"}),
         ("infer_planes", {"batch_size": 5}),
         ("restore_geometry", {}),
@@ -128,7 +128,7 @@ def test_a_2d_segmenter_gives_maps_on_the_input_grid(odd_grid: Volume) -> None:
 
 
 def test_resized_planes_go_back_onto_the_input_grid(odd_grid: Volume) -> None:
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("planes", {"plane": "axial"}),
         ("resize_planes", {"size": [32, 40], "interpolation": "linear"}),
         ("infer_planes", {}),
@@ -192,7 +192,7 @@ def test_wrong_channel_count_and_missing_planes_step_are_errors(odd_grid: Volume
     def two_channels(batch: FloatArray) -> FloatArray:
         return np.concatenate([batch, batch], axis=1)
 
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("planes", {"plane": "axial"}),
         ("infer_planes", {"network": "model"}),  # a segmenter: two maps per plane
         ("infer_planes", {"network": "rgb", "channels": 3}),
