@@ -63,7 +63,7 @@ def colin27_block(path: Path) -> Path:
     return path
 
 
-TINY_UNET = {
+TINY_UNET: dict[str, Any] = {
     "_target_": "UNet",
     "spatial_dims": 3,
     "in_channels": 1,
@@ -126,19 +126,19 @@ def parity_inference(image: Path, output_dir: Path, postprocessing: list[dict[st
     }
 
 
-LABELS = [
+LABELS: list[dict[str, Any]] = [
     {"_target_": "Activationsd", "keys": "pred", "softmax": True},
     {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
      "nearest_interp": False, "to_tensor": True},
     {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
     {"_target_": "KeepLargestConnectedComponentd", "keys": "pred", "applied_labels": [1, 2]},
 ]  # fmt: skip
-PROBABILITIES = [
+PROBABILITIES: list[dict[str, Any]] = [
     {"_target_": "Activationsd", "keys": "pred", "softmax": True},
     {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
      "nearest_interp": False},
 ]  # fmt: skip
-METADATA = {
+METADATA: dict[str, Any] = {
     "version": "0.1.0",
     "monai_version": "1.4.0",
     "name": "Tiny brain parts",
