@@ -135,6 +135,15 @@ def _config_link(root: Path) -> Path:
     return bundle
 
 
+def _raw_config(text: str) -> Callable[[Path], Path]:
+    def build(root: Path) -> Path:
+        bundle = write_bundle(root)
+        (bundle / "configs" / "inference.json").write_text(text, encoding="utf-8")
+        return bundle
+
+    return build
+
+
 def _reference_cycle(config: dict[str, Any]) -> None:
     config["a"], config["b"] = "@b", "@a"
     config["inferer"]["overlap"] = "@a"
@@ -151,6 +160,12 @@ MONAI_CASES: list[Hostile] = [
             r"transforms\[0\]\._target_: '\.\./outside/evil\.Transform' is not supported"),
     hostile("monai-reference-cycle", refused(lambda r: write_bundle(r, _reference_cycle)), CardError,
             "nest deeper than 16 levels"),
+    hostile("monai-deep-nesting", refused(_raw_config("[" * 100_000 + "]" * 100_000)), CardError,
+            "nested too deeply"),
+    hostile("monai-nesting-beyond-parser", refused(_raw_config('{"a": ' + "[" * 500 + "]" * 500 + "}")), CardError,
+            "nested deeper than 32 levels"),
+    hostile("monai-huge-config", refused(_raw_config('{"pad": "' + "x" * (5 << 20) + '"}')), CardError,
+            "larger than 4 MiB"),
     hostile("monai-pickled-checkpoint", refused(_pickled_checkpoint), CardError,
             "models/model.pt is a pickled checkpoint"),
     hostile("monai-pickle-named-ts", refused(_pickle_named_ts), CardError, "not a TorchScript archive"),

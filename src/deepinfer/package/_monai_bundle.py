@@ -43,6 +43,7 @@ MODELS: Final = {"models/model.ts": "torchscript", "models/model.onnx": "onnx"}
 RUNTIMES: Final = {".ts": "torchscript", ".onnx": "onnx"}
 PICKLES: Final = ("models/model.pt", "models/model.pth")
 MAX_CONFIG_BYTES: Final = 4 << 20
+MAX_NESTING: Final = 32
 EXPORT_HINT: Final = (
     "export the network first: `python -m monai.bundle ckpt_export network_def --filepath models/model.ts "
     "--ckpt_file models/model.pt --meta_file configs/metadata.json --config_file configs/inference.json`"
@@ -76,10 +77,27 @@ def read_json(root: Path, name: str, problems: list[Problem]) -> Mapping[str, An
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         problems.append(Problem(name, f"not valid JSON ({error})"))
         return None
+    except RecursionError:
+        problems.append(Problem(name, "nested too deeply to be a bundle config"))
+        return None
     if not isinstance(data, dict):
         problems.append(Problem(f"{name}:$", f"must be an object, got {type(data).__name__}"))
         return None
+    if nesting(data) > MAX_NESTING:
+        problems.append(Problem(f"{name}:$", f"nested deeper than {MAX_NESTING} levels: not a bundle config"))
+        return None
     return data
+
+
+def nesting(document: Any) -> int:
+    """How deep lists and objects nest in a JSON document (counted without recursion)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            pending += [(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
+    return deepest
 
 
 def target_name(config: BundleConfig, item: Any, path: str) -> tuple[str, Mapping[str, Any]] | None:
@@ -91,29 +109,31 @@ def target_name(config: BundleConfig, item: Any, path: str) -> tuple[str, Mappin
         config.problem(path, "must be an object with a '_target_' class name")
         return None
     target = str(item["_target_"])
-    for prefix in ("monai.transforms.", "monai.inferers.", "monai.apps."):
+    for prefix in ("monai.transforms.", "monai.inferers."):
         target = target.removeprefix(prefix)
     return target, item
 
 
 def map_item(
     config: BundleConfig, item: Any, path: str, mappers: Mapping[str, Mapper], draft: PipelineDraft, key: str | None
-) -> None:
-    """Map one transform (checking it works on ``key``) or inferer (``key`` None) onto the draft's steps."""
+) -> str | None:
+    """Map one transform (checking it works on ``key``) or inferer (``key`` None) onto the draft's steps; returns
+    the class name the item builds."""
     found = target_name(config, item, path)
     if found is None:
-        return
+        return None
     name, options = found
     mapper = mappers.get(name)
     if mapper is None:
         supported = ", ".join(sorted(mappers))
         config.problem(child(path, "_target_"), f"{name!r} is not supported here (supported: {supported})")
-        return
+        return name
     transform = Transform(config, name, options, path)
     if key is not None:
         check_keys(transform, key)
     mapper(transform, draft)
     transform.finish()
+    return name
 
 
 def map_compose(config: BundleConfig, section: str, mappers: Mapping[str, Mapper], draft: PipelineDraft) -> None:
@@ -133,10 +153,11 @@ def map_compose(config: BundleConfig, section: str, mappers: Mapping[str, Mapper
     outer.fixed("lazy", False)
     outer.finish()
     key = draft.image_key if mappers is PREPROCESSING else draft.pred_key
-    for index, item in enumerate(transforms):
-        map_item(config, item, child(child(path, "transforms"), index), mappers, draft, key)
-    first = target_name(config, transforms[0], child(path, "transforms[0]")) if transforms else None
-    if mappers is PREPROCESSING and (first is None or first[0] != "LoadImaged"):
+    names = [
+        map_item(config, item, child(child(path, "transforms"), i), mappers, draft, key)
+        for i, item in enumerate(transforms)
+    ]
+    if mappers is PREPROCESSING and names[:1] != ["LoadImaged"]:
         config.problem(child(path, "transforms"), "preprocessing must start with LoadImaged")
 
 
