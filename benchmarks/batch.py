@@ -29,9 +29,7 @@ import SimpleITK as sitk
 from _measure import repo_root
 
 sys.path.insert(0, str(repo_root() / "tests"))
-sys.path.insert(0, str(repo_root() / "tests" / "batch"))
 from ray_cluster import RayCluster
-
 from realparts import COLIN27
 
 CARD = "brain-extraction-deepbet"

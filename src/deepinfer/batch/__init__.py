@@ -20,7 +20,7 @@ from deepinfer.batch._manifest import (
     Manifest,
     read_manifest,
 )
-from deepinfer.batch._ray import RAY_INSTALL, ray_plan
+from deepinfer.batch._ray import RAY_INSTALL, connect_ray, import_ray, ray_plan
 from deepinfer.batch._sizing import GIB, WorkerPlan, available_memory, case_memory, plan_workers
 
 __all__ = [
@@ -44,7 +44,9 @@ __all__ = [
     "case_id",
     "case_memory",
     "case_outputs",
+    "connect_ray",
     "find_cases",
+    "import_ray",
     "pending_cases",
     "plan_workers",
     "ray_plan",

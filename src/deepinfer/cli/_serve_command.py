@@ -47,6 +47,15 @@ def serve(
         list[str] | None,
         typer.Option(help="Another host name the server answers to without a token (repeatable)."),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the jobs on the Ray cluster at ADDRESS (host:port, or auto): "
+            "one actor per worker; needs deepinfer[ray].",
+        ),
+    ] = None,
 ) -> None:
     """Serve models over HTTP: a persistent job queue with warm workers, progress events, and a web UI with a
     3D viewer (open http://HOST:PORT/). API documentation at /docs."""
@@ -70,5 +79,6 @@ def serve(
         retention_days=keep_days or None,
         retention_bytes=round(keep_gb * 1024**3) or None,
         allowed_hosts=tuple(allowed_host or ()),
+        ray=ray,
     )
     run_server(settings)

@@ -54,6 +54,8 @@ class ManagerSettings:
     job_timeout: float | None = 3600.0
     """Wall-clock seconds a job may run; past it its worker is stopped and the job fails (None: no limit)."""
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    ray: str | None = None
+    """A Ray cluster's address: the jobs run on actors there (one per worker), not in the workers themselves."""
 
 
 class JobManager:
@@ -70,7 +72,7 @@ class JobManager:
         self.on_change = on_change
         folders.prepare()
         self.store = JobStore(folders.database)
-        options = WorkerOptions(settings.threads, settings.runtime, settings.precision)
+        options = WorkerOptions(settings.threads, settings.runtime, settings.precision, settings.ray)
         self.pool = WorkerPool(settings.workers, options)
         self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._wake_read, self._wake_write = os.pipe()

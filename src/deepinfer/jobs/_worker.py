@@ -22,7 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from deepinfer.jobs._ray_worker import RayJobs
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL_S = 0.25
@@ -37,13 +40,27 @@ class WorkerOptions:
     threads: int | None = None
     runtime: str | None = None
     precision: str | None = None
+    ray: str | None = None
+    """A Ray cluster's address: the worker hands its jobs to an actor there (see ``_ray_worker``)."""
+
+
+class Sender(Protocol):
+    """Where a job's messages go: the worker's pipe, or a Ray actor's stream."""
+
+    def send(self, obj: Any) -> None: ...
 
 
 def worker_main(conn: Connection, options: WorkerOptions, parent_pid: int) -> None:
     """Entry point of a worker process (spawned)."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server stops us
-    worker = _Worker(conn, options)
+    worker: JobRunner | RayJobs
+    if options.ray is not None:
+        from deepinfer.jobs._ray_worker import RayJobs
+
+        worker = RayJobs(conn, options)
+    else:
+        worker = JobRunner(conn, options)
     conn.send(("ready", os.getpid()))
     while True:
         if not conn.poll(1.0):
@@ -67,10 +84,11 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-class _Worker:
-    """Cards and their loaded networks, kept between jobs; one job at a time."""
+class JobRunner:
+    """Cards and their loaded networks, kept between jobs; one job at a time (in a worker process, or in the
+    Ray actor of one)."""
 
-    def __init__(self, conn: Connection, options: WorkerOptions) -> None:
+    def __init__(self, conn: Sender, options: WorkerOptions) -> None:
         import deepinfer.run  # noqa: F401  (import the runtime stack now, not in the first job)
         from deepinfer.store import ArtifactStore
 

@@ -38,8 +38,8 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
         manager_settings = ManagerSettings(
             workers=settings.workers,
             threads=settings.worker_threads,
-            runtime=settings.runtime,
-            precision=settings.precision,
+            runtime=settings.worker_runtime,
+            precision=settings.worker_precision,
             max_queued=settings.max_queued,
             max_attempts=settings.max_attempts,
             job_timeout=settings.job_timeout,
@@ -47,6 +47,7 @@ def create_app(settings: ServerSettings, registry: Registry | None = None) -> Fa
                 max_age_s=None if settings.retention_days is None else settings.retention_days * 86400.0,
                 max_bytes=settings.retention_bytes,
             ),
+            ray=settings.ray,
         )
         manager = JobManager(folders, card_lookup(cards), manager_settings, changes.notify)
         state = ServerState(settings, cards, folders, manager, changes)

@@ -53,10 +53,24 @@ class ServerSettings:
     keep_alive: float = 5.0
     max_connections: int = 200
     """Open connections and requests at once; more are answered 503 at once."""
+    ray: str | None = None
+    """A Ray cluster's address (or ``auto``): the jobs run on actors there, one per worker."""
 
     @property
     def worker_threads(self) -> int:
+        """CPU threads per worker (on Ray: per actor, which asks the cluster for as many CPUs; default 1)."""
+        if self.ray is not None:
+            return self.threads or 1
         return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    @property
+    def worker_runtime(self) -> str | None:
+        """The runtime asked for; on Ray settled here (an actor's node has an environment of its own)."""
+        return (self.runtime or os.environ.get(RUNTIME_VARIABLE) or "auto") if self.ray else self.runtime
+
+    @property
+    def worker_precision(self) -> str | None:
+        return (self.precision or os.environ.get(PRECISION_VARIABLE) or "exact") if self.ray else self.precision
 
 
 def bind_address(host: str) -> str:
@@ -90,3 +104,7 @@ def check_settings(settings: ServerSettings) -> None:
     # before any worker starts: the options, else the variables the workers would read
     runtime = settings.runtime or os.environ.get(RUNTIME_VARIABLE) or None
     check_choice(None, runtime, settings.precision or os.environ.get(PRECISION_VARIABLE) or None)
+    if settings.ray is not None:
+        from deepinfer.batch import import_ray
+
+        import_ray()  # a clear error now, not workers failing to start
