@@ -122,3 +122,17 @@ def test_a_running_job_on_ray_is_cancelled_and_the_next_one_runs(
     assert http.get(f"/api/jobs/{following}").json()["state"] == "succeeded"
     assert time.monotonic() - started < 300
     assert actor_pids(cluster) and not running & actor_pids(cluster)  # a fresh actor
+
+
+def test_without_ray_installed_serve_ray_says_how_to_install_it(tmp_path: Path) -> None:
+    """In a child process where ``import ray`` fails: one line, exit 2, no server started."""
+    script = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from deepinfer.cli import run_cli\n"
+        f"sys.exit(run_cli(['serve', '--ray', 'auto', '--data-dir', {str(tmp_path / 'data')!r}]))\n"
+    )
+    env = {**os.environ, "DEEPINFER_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, encoding="utf-8", env=env, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "pip install 'deepinfer[ray]'" in lines[0]
