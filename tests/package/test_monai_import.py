@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from monai_bundles import REAL_BUNDLES, colin27_block, real_bundle
 from package_helpers import deepinfer
@@ -186,3 +187,25 @@ def test_an_existing_card_folder_is_kept(bundles: dict[str, Path], tmp_path: Pat
     card, card_file = import_monai_bundle(bundles["spleen_ct_segmentation"], tmp_path / "card", force=True)
     assert sorted(p.name for p in (tmp_path / "card").iterdir()) == ["card.json", "model.ts"]
     assert load_card(card_file).ref == card.ref
+
+
+def _sigmoid_threshold(config: dict[str, Any]) -> None:
+    config["network_def"]["out_channels"] = 1
+    config["postprocessing"]["transforms"][0] = {"_target_": "Activationsd", "keys": "pred", "sigmoid": True}
+    config["postprocessing"]["transforms"][2] = {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.5}
+
+
+def test_a_threshold_keeps_monais_greater_or_equal(bundles: dict[str, Path], tmp_path: Path) -> None:
+    bundle = edited_bundle(bundles["spleen_ct_segmentation"], tmp_path, _sigmoid_threshold)
+    with pytest.raises(CardError, match="threshold on 2 channels"):
+        import_monai_bundle(bundle, tmp_path / "card")
+    metadata_file = bundle / "configs" / "metadata.json"
+    metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    metadata["network_data_format"]["outputs"]["pred"].update(num_channels=1, channel_def={"0": "spleen"})
+    metadata_file.write_text(json.dumps(metadata), encoding="utf-8")
+    card, card_file = import_monai_bundle(bundle, tmp_path / "card")
+    (value,) = [params["value"] for name, params in steps_of(card_file) if name == "threshold"]
+    probabilities = np.array([0.5, np.nextafter(np.float32(0.5), np.float32(0)), 0.75], dtype=np.float32)
+    transforms = need("monai.transforms")
+    assert ((probabilities > value) == np.asarray(transforms.AsDiscrete(threshold=0.5)(probabilities))).all()
+    assert [(label.value, label.name) for label in card.outputs[0].labels] == [(1, "spleen")]  # type: ignore[union-attr]

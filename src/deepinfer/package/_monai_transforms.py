@@ -38,7 +38,6 @@ class PipelineDraft:
     resamplings: list[dict[str, Any]] = field(default_factory=list)  # params of resample steps (Invertd sets inverse)
     grid_changed: bool = False
     inverted: bool = False
-    inferred: bool = False
     activation: str | None = None
     discrete: str | None = None  # "argmax" or "threshold" once the prediction is labels
     notes: list[str] = field(default_factory=list)
@@ -199,7 +198,7 @@ def sliding_window(t: Transform, draft: PipelineDraft) -> None:
     roi = t.triple("roi_size", None, 1, MAX_ROI, integer=True)
     if roi is not None and int(np.prod(roi)) > MAX_WINDOW_VOXELS:
         t.problem("roi_size", f"a window of {roi} voxels is larger than deepinfer allows ({MAX_WINDOW_VOXELS})")
-    batch = t.checked("sw_batch_size", 1, lambda v: isinstance(v, int) and 1 <= v <= MAX_BATCH, f"1..{MAX_BATCH}")
+    batch = t.checked("sw_batch_size", 1, lambda v: type(v) is int and 1 <= v <= MAX_BATCH, f"1..{MAX_BATCH}")
     overlap = t.triple("overlap", 0.25, 0.0, 0.99)
     if overlap is not None and len(set(overlap)) != 1:
         t.problem("overlap", "one overlap for every axis is supported, not one per axis")
@@ -213,12 +212,10 @@ def sliding_window(t: Transform, draft: PipelineDraft) -> None:
         return
     params = {"network": "model", "roi": roi, "overlap": overlap[0], "blend": blend, "sigma_scale": sigma}
     draft.add("sliding_window", **params, batch_size=batch, pad_value=cval)
-    draft.inferred = True
 
 
 def simple_inferer(t: Transform, draft: PipelineDraft) -> None:
     draft.add("infer", network="model")
-    draft.inferred = True
 
 
 # --------------------------------------------------------------------------------------- postprocessing
@@ -241,7 +238,9 @@ def as_discrete(t: Transform, draft: PipelineDraft) -> None:
     threshold = optional_number(t, "threshold")
     t.fixed("to_onehot", None)
     t.fixed("rounding", None)
-    t.ignore("allow_missing_keys", "keepdim", "dim")
+    t.fixed("dim", 0)
+    t.fixed("keepdim", True)
+    t.ignore("allow_missing_keys")
     if argmax and threshold is not None:
         t.problem(None, "argmax and threshold together are not supported")
     if t.failed:
