@@ -179,3 +179,17 @@ def monai_output(folder: Path) -> np.ndarray:
     nibabel = need("nibabel")
     (written,) = sorted((folder / "monai").glob("*.nii.gz"))
     return np.asarray(nibabel.load(str(written)).dataobj)
+
+
+def onnx_network(definition: dict[str, Any], path: Path, seed: int) -> Path:
+    """The same network as :func:`script_network` with ``seed``, exported to ONNX by torch (a fixed 32³ window)."""
+    torch = need("torch")
+    nets = need("monai.networks.nets", "MONAI builds the bundles' networks")
+    need("onnx", "torch's ONNX exporter")
+    options = {key: value for key, value in definition.items() if not key.startswith("_")}
+    torch.manual_seed(seed)
+    network = getattr(nets, definition["_target_"])(**options).eval()
+    example = torch.zeros((1, definition["in_channels"], 32, 32, 32))
+    torch.onnx.export(network, (example,), str(path), input_names=["image"], output_names=["pred"], dynamo=False,
+                      dynamic_axes={"image": {0: "batch"}, "pred": {0: "batch"}})  # fmt: skip
+    return path

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from monai_bundles import REAL_BUNDLES, colin27_block, real_bundle
+from monai_bundles import LABELS, REAL_BUNDLES, TINY_UNET, colin27_block, onnx_network, parity_bundle, real_bundle
 from package_helpers import deepinfer
 
 from deepinfer import CardError, UsageError
@@ -209,3 +209,23 @@ def test_a_threshold_keeps_monais_greater_or_equal(bundles: dict[str, Path], tmp
     transforms = need("monai.transforms")
     assert ((probabilities > value) == np.asarray(transforms.AsDiscrete(threshold=0.5)(probabilities))).all()
     assert [(label.value, label.name) for label in card.outputs[0].labels] == [(1, "spleen")]  # type: ignore[union-attr]
+
+
+def test_an_onnx_network_gives_an_onnx_card_with_the_same_labels(tmp_path: Path, shared_home: Path) -> None:
+    image = colin27_block(tmp_path / "t1.nii.gz")
+    bundle = parity_bundle(tmp_path, image, LABELS)
+    scripted = import_monai_bundle(bundle, tmp_path / "ts")[1]
+    (bundle / "models" / "model.ts").unlink()
+    onnx_network(TINY_UNET, bundle / "models" / "model.onnx", seed=7)
+    card, onnx_card = import_monai_bundle(bundle, tmp_path / "onnx")
+    assert card.runtime.type == "onnx" and card.artifact("model").source.path == "model.onnx"  # type: ignore[union-attr]
+    sitk = need("SimpleITK")
+    masks = []
+    for card_file in (scripted, onnx_card):
+        target = card_file.parent / "seg.nii.gz"
+        ran = deepinfer("run", str(card_file), "-i", str(image), "-o", str(target), "--progress", "none",
+                        home=shared_home)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(target))))
+    assert set(np.unique(masks[0])) == {0, 1, 2}
+    assert (masks[0] != masks[1]).mean() < 1e-4  # two runtimes, float32 rounding only
