@@ -229,3 +229,23 @@ def test_an_onnx_network_gives_an_onnx_card_with_the_same_labels(tmp_path: Path,
         masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(target))))
     assert set(np.unique(masks[0])) == {0, 1, 2}
     assert (masks[0] != masks[1]).mean() < 1e-4  # two runtimes, float32 rounding only
+
+
+def _more_transforms(config: dict[str, Any]) -> None:
+    pre = config["preprocessing"]["transforms"]
+    pre[4] = {"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5,
+              "b_min": 0.0, "b_max": 1.0, "clip": True}  # fmt: skip
+    pre.insert(5, {"_target_": "SpatialPadd", "keys": "image", "spatial_size": [96, 96, 96]})
+    pre.insert(6, {"_target_": "DivisiblePadd", "keys": "image", "k": 16})
+
+
+def test_percentile_scaling_and_pads_map_onto_steps(bundles: dict[str, Path], tmp_path: Path) -> None:
+    bundle = edited_bundle(bundles["spleen_ct_segmentation"], tmp_path, _more_transforms)
+    card_file = import_monai_bundle(bundle, tmp_path / "card")[1]
+    assert steps_of(card_file)[2:6] == [
+        ("percentiles", {"store_as": "percentiles2", "lower": 0.5, "upper": 99.5, "nonzero": False}),
+        ("scale_to_range", {"values": "percentiles2", "minimum": 0.0, "maximum": 1.0, "clip": True}),
+        ("pad", {"minimum": [96, 96, 96], "multiple": 1, "mode": "constant", "value": 0.0}),
+        ("pad", {"minimum": 1, "multiple": [16, 16, 16], "mode": "constant", "value": 0.0}),
+    ]
+    assert validate_card_document(json.loads(card_file.read_text(encoding="utf-8"))) == []

@@ -69,3 +69,40 @@ def test_largest_component_without_labels_keeps_its_meaning() -> None:
     assert set(np.unique(together)) == {0, 1, 2}  # the touching pieces of 1 and 2 form the largest component
     each = apply("largest_component", labels, independent=True)
     assert (each == 3).sum() == 2 and (each == 1).sum() == 64  # every label keeps its own largest piece
+
+
+def run_specs(data: np.ndarray, specs: list[tuple[str, dict[str, object]]], grid: Geometry = GRID) -> np.ndarray:
+    volume = Volume(np.zeros(grid.size, np.float32), grid)
+    state = PipelineState(Tensor(data.astype(np.float32), grid), volume, {}, no_networks)
+    for step in build_steps(specs, {}):
+        step.apply(state)
+    return state.image.data
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_percentiles_then_scale_to_range_equal_monais_range_percentiles(clip: bool) -> None:
+    transforms = need("monai.transforms", "MONAI is the reference for the bundle importer's steps")
+    values = np.random.default_rng(5).gamma(2.0, 50.0, size=(1, *GRID.size)).astype(np.float32)
+    ours = run_specs(
+        values,
+        [
+            ("percentiles", {"store_as": "p", "lower": 1.0, "upper": 99.0}),
+            ("scale_to_range", {"values": "p", "minimum": -1.0, "maximum": 1.0, "clip": clip}),
+        ],
+    )
+    reference = transforms.ScaleIntensityRangePercentiles(lower=1, upper=99, b_min=-1.0, b_max=1.0, clip=clip)
+    np.testing.assert_allclose(ours, np.asarray(reference(values)), atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    ("step", "monai"), [({"minimum": [15, 12, 17]}, "spatial"), ({"multiple": [8, 5, 16]}, "divisible")]
+)
+def test_pad_equals_monais_symmetric_pads(step: dict[str, object], monai: str) -> None:
+    transforms = need("monai.transforms", "MONAI is the reference for the bundle importer's steps")
+    values = np.random.default_rng(9).normal(size=(1, *GRID.size)).astype(np.float32)
+    ours = run_specs(values, [("pad", {**step, "mode": "constant", "value": 0.0})])
+    if monai == "spatial":
+        reference = transforms.SpatialPad(spatial_size=step["minimum"])
+    else:
+        reference = transforms.DivisiblePad(k=step["multiple"])
+    np.testing.assert_array_equal(ours, np.asarray(reference(values)))

@@ -191,6 +191,47 @@ def crop_foreground(t: Transform, draft: PipelineDraft) -> None:
         draft.add("crop_foreground", threshold=0.0, margin=margin, clip_to_image=bool(smaller), fill=0.0)
 
 
+def scale_percentiles(t: Transform, draft: PipelineDraft) -> None:
+    lower = t.number("lower", None, 0.0, 100.0)
+    upper = t.number("upper", None, 0.0, 100.0)
+    minimum, maximum = optional_number(t, "b_min"), optional_number(t, "b_max")
+    clip = t.boolean("clip", False)
+    t.fixed("relative", False)
+    t.choice("dtype", "float32", FLOAT32)
+    t.ignore("channel_wise", "allow_missing_keys")  # one input channel: the same either way
+    if minimum is None or maximum is None or maximum < minimum:
+        t.problem(None, "give b_min and b_max (b_max ≥ b_min): deepinfer maps the percentiles onto [b_min, b_max]")
+    if lower is not None and upper is not None and upper < lower:
+        t.problem("upper", "upper must not be below lower")
+    if not t.failed and lower is not None and upper is not None:
+        slot = f"percentiles{len(draft.steps)}"
+        draft.add("percentiles", store_as=slot, lower=lower, upper=upper, nonzero=False)
+        draft.add("scale_to_range", values=slot, minimum=minimum, maximum=maximum, clip=bool(clip))
+
+
+def pad_params(t: Transform) -> bool:
+    t.fixed("method", "symmetric")
+    t.fixed("mode", "constant")
+    t.fixed("value", 0, 0.0)
+    t.fixed("lazy", False)
+    t.ignore("allow_missing_keys")
+    return not t.failed
+
+
+def spatial_pad(t: Transform, draft: PipelineDraft) -> None:
+    draft.grid_changed = True
+    size = t.triple("spatial_size", None, 1, MAX_ROI, integer=True)
+    if pad_params(t) and size is not None:
+        draft.add("pad", minimum=size, multiple=1, mode="constant", value=0.0)
+
+
+def divisible_pad(t: Transform, draft: PipelineDraft) -> None:
+    draft.grid_changed = True
+    multiple = t.triple("k", None, 1, MAX_ROI, integer=True)
+    if pad_params(t) and multiple is not None:
+        draft.add("pad", minimum=1, multiple=multiple, mode="constant", value=0.0)
+
+
 # --------------------------------------------------------------------------------------------- inferers
 
 
@@ -312,6 +353,9 @@ PREPROCESSING: Final[dict[str, Mapper]] = {
     "ScaleIntensityd": scale_minmax,
     "NormalizeIntensityd": normalize,
     "CropForegroundd": crop_foreground,
+    "ScaleIntensityRangePercentilesd": scale_percentiles,
+    "SpatialPadd": spatial_pad,
+    "DivisiblePadd": divisible_pad,
 }
 INFERERS: Final[dict[str, Mapper]] = {"SlidingWindowInferer": sliding_window, "SimpleInferer": simple_inferer}
 POSTPROCESSING: Final[dict[str, Mapper]] = {
