@@ -120,7 +120,9 @@ def test_unsupported_members_disable_run_with_a_reason() -> None:
     scores_only = card(outputs=[{"type": "class_scores", "name": "View", "classes": ["a", "b"]}])
     form = form_from_card(scores_only)
     assert form.outputs[0].kind == "table" and form.outputs[0].node_types == ("vtkMRMLTableNode",)
-    assert not form.runnable and "image outputs" in form.problems[0]
+    assert form.runnable  # deepinfer writes class scores as JSON, which the extension imports
+    scalar_only = form_from_card(card(outputs=[{"type": "scalar", "name": "Age"}]))
+    assert not scalar_only.runnable and "scalars have no output file" in scalar_only.problems[0]
     container = card(runtime={"type": "container", "image": "sha256:" + "0" * 64})
     assert any("container" in p for p in form_from_card(container).problems)
 

@@ -18,6 +18,18 @@ TAPS = json.loads(
 FORM = form_from_card(TAPS)
 
 
+def test_class_scores_are_written_as_json_and_a_local_card_file_is_run_as_such(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    scores = {"type": "class_scores", "name": "scores", "classes": ["a", "b"]}
+    form = replace(form_from_card({**TAPS, "outputs": [*TAPS["outputs"], scores]}), card_file="card.json")
+    outputs = commands.output_files(form, tmp_path)
+    assert outputs["scores"] == tmp_path / "scores.json" and outputs["ProstateMask"].suffix == ".nrrd"
+    argv = commands.run_model(connection(), form, {"T2": tmp_path / "t2.nrrd"}, outputs, {})
+    assert argv[len(DEEPINFER) : len(DEEPINFER) + 2] == ["run", "card.json"]
+    assert f"scores={tmp_path / 'scores.json'}" in argv
+
+
 def test_run_command_names_every_file_and_passes_each_value_as_one_item(tmp_path: Path) -> None:
     outputs = commands.output_files(FORM, tmp_path)
     assert outputs == {

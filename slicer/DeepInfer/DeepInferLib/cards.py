@@ -30,8 +30,9 @@ OUTPUT_NODE_TYPES: dict[str, tuple[str, str]] = {
     "class_scores": ("vtkMRMLTableNode", "table"),
     "scalar": ("vtkMRMLTableNode", "table"),
 }
-# Outputs the deepinfer CLI writes as image files (the others have no file yet, see files.py).
+# Outputs the deepinfer CLI writes as image files; class scores it writes as JSON (scalars have no file yet).
 FILE_OUTPUT_TYPES = frozenset({"labelmap", "probability_map", "volume"})
+SCORE_OUTPUT_TYPES = frozenset({"class_scores"})
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,11 @@ class ModelForm:
     outputs: tuple[NodeSpec, ...]
     parameters: tuple[ParameterSpec, ...]
     problems: tuple[str, ...] = field(default=())  # members this extension cannot handle (Run is disabled)
+    card_file: str = ""  # a card file to run instead of the registry's ID@VERSION (a local card)
 
     @property
     def ref(self) -> str:
-        return f"{self.model_id}@{self.version}"
+        return self.card_file or f"{self.model_id}@{self.version}"
 
     @property
     def runnable(self) -> bool:
@@ -230,10 +232,10 @@ def form_from_card(card: Mapping[str, Any]) -> ModelForm:
             problems.append(spec)
         else:
             outputs.append(spec)
-    if outputs and not any(spec.member_type in FILE_OUTPUT_TYPES for spec in outputs):
+    if outputs and not any(spec.member_type in FILE_OUTPUT_TYPES | SCORE_OUTPUT_TYPES for spec in outputs):
         problems.append(
-            "the deepinfer CLI writes only image outputs; this model has none (class scores and "
-            "scalars have no output file yet)"
+            "the deepinfer CLI writes image and class-score outputs; this model has neither (scalars have no "
+            "output file yet)"
         )
     runtime = (card.get("runtime") or {}).get("type")
     if runtime == "container":

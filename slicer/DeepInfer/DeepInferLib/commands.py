@@ -170,12 +170,17 @@ def run_model(
 
 
 def output_files(form: ModelForm, folder: Path, suffix: str = ".nrrd") -> dict[str, Path]:
-    """The file each image output of ``form`` is written to inside ``folder`` (the run's own temp folder)."""
-    from .cards import FILE_OUTPUT_TYPES
+    """The file each output of ``form`` is written to inside ``folder`` (the run's own temp folder): images
+    with ``suffix``, class scores as JSON (deepinfer writes a CSV beside it)."""
+    from .cards import FILE_OUTPUT_TYPES, SCORE_OUTPUT_TYPES
 
-    return {
-        spec.name: folder / f"{spec.name}{suffix}" for spec in form.outputs if spec.member_type in FILE_OUTPUT_TYPES
-    }
+    files = {}
+    for spec in form.outputs:
+        if spec.member_type in FILE_OUTPUT_TYPES:
+            files[spec.name] = folder / f"{spec.name}{suffix}"
+        elif spec.member_type in SCORE_OUTPUT_TYPES:
+            files[spec.name] = folder / f"{spec.name}.json"
+    return files
 
 
 def exit_meaning(code: int) -> str:

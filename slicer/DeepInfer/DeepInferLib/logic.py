@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from . import commands
-from .cards import FILE_OUTPUT_TYPES, BrowserRow, ModelForm, browser_rows, filter_rows, form_from_card
+from .cards import SCORE_OUTPUT_TYPES, BrowserRow, ModelForm, browser_rows, filter_rows, form_from_card
 from .commands import CommandError, Connection
 from .process import CliProcess, Outcome, Task
-
-CLASS_SCORES_SUFFIX = ".json"
 
 
 @dataclass
@@ -33,15 +31,18 @@ class RunResult:
     provenance: dict[str, Any]
     seconds: float  # wall time of the whole run, export and import included
     notes: list[str] = field(default_factory=list)
+    # output name → the other nodes it filled: a segmentation's statistics table; the plot chart, its series
+    # and the target-plane marker of per-plane class scores
+    extras: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def _stem_provenance(path: Path) -> Path:
-    """deepinfer's sidecar of an output file: ``STEM.provenance.json``."""
+def _stem_sidecar(path: Path, kind: str) -> Path:
+    """deepinfer's sidecar of an output file: ``STEM.provenance.json``, ``STEM.statistics.json``."""
     name = path.name
     for suffix in (".nii.gz", ".nrrd", ".nii", ".mha", ".mhd"):
         if name.endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + ".provenance.json")
-    return path.with_name(path.stem + ".provenance.json")
+            return path.with_name(f"{name[: -len(suffix)]}.{kind}.json")
+    return path.with_name(f"{path.stem}.{kind}.json")
 
 
 class Logic:
@@ -158,6 +159,8 @@ class Logic:
         except BaseException:  # nothing half-imported: drop the nodes this run created
             for name, node in result.nodes.items():
                 if targets.get(name) is None:
+                    for extra in result.extras.get(name, []):
+                        mrml.remove_node(scene, extra)
                     mrml.remove_node(scene, node)
             raise
         result.seconds = time.perf_counter() - started
@@ -179,31 +182,54 @@ class Logic:
         outputs = commands.output_files(form, folder)
         for spec in form.outputs:
             name = f"{base} {spec.label}"
-            if spec.member_type in FILE_OUTPUT_TYPES:
-                path = outputs[spec.name]
-                if spec.kind == "segmentation":
-                    node = mrml.import_segmentation(scene, path, spec.labels, reference, name, targets.get(spec.name))
-                else:
-                    node = mrml.read_volume(scene, path, name, targets.get(spec.name))
-                provenance = mrml.read_provenance(_stem_provenance(path))
+            path = outputs.get(spec.name)
+            if path is None or (spec.member_type in SCORE_OUTPUT_TYPES and not path.is_file()):
+                note = f"{spec.label}: this deepinfer version writes no file for {spec.member_type} outputs"
+                result.notes.append(note)
+                continue
+            if spec.member_type in SCORE_OUTPUT_TYPES:
+                node = self._import_scores(scene, path, name, targets.get(spec.name), reference, result, spec.name)
+            elif spec.kind == "segmentation":
+                node = mrml.import_segmentation(scene, path, spec.labels, reference, name, targets.get(spec.name))
             else:
-                scores = folder / f"{spec.name}{CLASS_SCORES_SUFFIX}"
-                if not scores.is_file():
-                    result.notes.append(
-                        f"{spec.label}: this deepinfer version writes no file for {spec.member_type} outputs"
-                    )
-                    continue
-                node = mrml.import_table(
-                    scene, json.loads(scores.read_text(encoding="utf-8")), name, targets.get(spec.name)
-                )
-                provenance = {}
+                node = mrml.read_volume(scene, path, name, targets.get(spec.name))
+            result.nodes[spec.name] = node
             provenance = {
-                **provenance,
+                **mrml.read_provenance(_stem_sidecar(path, "provenance")),
                 "slicer": {
                     "inputs": {n: node_in.GetName() for n, node_in in inputs.items()},
                     "mode": self._connection().mode,
                 },
             }
-            result.nodes[spec.name] = node
-            mrml.attach_provenance(node, provenance)
+            if spec.kind == "segmentation":
+                self._import_statistics(scene, path, node, result, spec.name)
+            for each in [node, *result.extras.get(spec.name, [])]:
+                mrml.attach_provenance(each, provenance)
             result.provenance = result.provenance or provenance
+
+    @staticmethod
+    def _import_scores(
+        scene: Any, path: Path, name: str, target: Any, reference: Any, result: RunResult, output: str
+    ) -> Any:
+        """Per-plane scores → table, chart and target-plane marker; the older one-vector form → a table."""
+        from . import scene as mrml
+        from .plane_scores import import_plane_scores, is_plane_scores
+
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not is_plane_scores(document):
+            return mrml.import_table(scene, document, name, target)
+        nodes = import_plane_scores(scene, document, name, target, reference)
+        result.extras[output] = nodes.extras()
+        return nodes.table
+
+    @staticmethod
+    def _import_statistics(scene: Any, path: Path, segmentation: Any, result: RunResult, output: str) -> None:
+        """``STEM.statistics.json`` beside a labelmap → the segmentation's statistics table."""
+        from .label_statistics import import_statistics
+
+        statistics = _stem_sidecar(path, "statistics")
+        if not statistics.is_file():
+            result.notes.append(f"{segmentation.GetName()}: this deepinfer version writes no label statistics")
+            return
+        document = json.loads(statistics.read_text(encoding="utf-8"))
+        result.extras.setdefault(output, []).append(import_statistics(scene, document, segmentation))
