@@ -6,6 +6,7 @@ The actor runs the very same job code as a local worker (:class:`~deepinfer.jobs
 scratch folder on its node: the job's input files travel as bytes through Ray's object store, its progress comes
 back as a stream of messages (a Ray streaming generator), and its output files (with their provenance and
 statistics sidecars) come back as bytes that the worker writes into the job's outputs folder, each atomically.
+A job that stores its results into a PACS does that from the server's worker, with the server's allow-list.
 
 Cancel and the time limit stop the worker process, as locally; its actor then dies with it (Ray ends the actors
 of an owner that is gone). An actor lost during a job (its node lost) fails the job, saying so; the next job
@@ -16,14 +17,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import sys
 import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from deepinfer._exceptions import DeepInferError
 from deepinfer._files import write_atomic
-from deepinfer.jobs._worker import JobRunner, Sender, WorkerOptions
+from deepinfer.jobs._worker import JobRunner, Sender, WorkerOptions, _store, failure
 
 Files = dict[str, list[tuple[str, bytes]]]
 """Input name → (path relative to the input's folder, bytes) of each of its files."""
@@ -122,7 +126,8 @@ class RayJobs:
         final: tuple[Any, ...] | None = None
         try:
             files = {name: _input_files(Path(path)) for name, path in task["inputs"].items()}
-            stream = self._actor(gpu).run.options(num_returns="streaming").remote(task, files)
+            remote = {key: value for key, value in task.items() if key != "store"}  # stored from here (below)
+            stream = self._actor(gpu).run.options(num_returns="streaming").remote(remote, files)
             for ref in stream:
                 message = self.ray.get(ref)
                 if message[0] in _ENDS:
@@ -138,7 +143,24 @@ class RayJobs:
         assert final is not None
         *message, returned = final
         if message[0] == "succeeded":
-            folder = Path(next(iter(task["outputs"].values()))).parent
-            for name in sorted(returned, key=lambda n: n.endswith(".json") or n.endswith(".csv")):
-                write_atomic(folder / Path(name).name, returned[name])
+            try:
+                self._write(task, returned)
+            except DeepInferError as error:
+                self.conn.send(("failed", token, type(error).__name__, str(error)))
+                return
+            except Exception as error:  # as in a local worker: the server log gets the traceback
+                traceback.print_exc(file=sys.stderr)
+                self.conn.send(("failed", token, *failure(error)))
+                return
         self.conn.send(tuple(message))
+
+    @staticmethod
+    def _write(task: dict[str, Any], returned: dict[str, bytes]) -> None:
+        """The returned files into the job's outputs folder (sidecars last), then stored into a PACS when the
+        job asks for it, from the server (its allow-list and credentials), as a local worker does."""
+        folder = Path(next(iter(task["outputs"].values()))).parent
+        for name in sorted(returned, key=lambda n: n.endswith((".json", ".csv"))):
+            write_atomic(folder / Path(name).name, returned[name])
+        if task.get("store"):
+            outputs = {name: Path(path) for name, path in task["outputs"].items() if Path(path).is_file()}
+            _store(task["store"], outputs)
