@@ -258,7 +258,8 @@ class RayPool:
 
     def _lost(self, flight: _Flight, error: Exception, queue: deque[tuple[Case, int]], done: Any) -> None:
         case = flight.case
-        self.ray.kill(flight.actor, no_restart=True)
+        with contextlib.suppress(Exception):  # already gone, most likely
+            self.ray.kill(flight.actor, no_restart=True)
         message = f"attempt {flight.attempt}: its Ray actor was lost ({type(error).__name__}: {_first_line(error)})"
         self.lost.setdefault(case.case_id, []).append(message)
         if flight.attempt <= self.retries:
