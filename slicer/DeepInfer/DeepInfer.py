@@ -18,7 +18,9 @@ import slicer
 from DeepInferLib import commands
 from DeepInferLib.cards import BROWSER_COLUMNS, ModelForm, details_html
 from DeepInferLib.commands import CommandError
+from DeepInferLib.label_statistics import statistics_table_of
 from DeepInferLib.logic import Logic
+from DeepInferLib.plane_scores import is_plane_table, show_plane, show_target_plane
 from DeepInferLib.process import Message, Progress, Task
 from DeepInferLib.scene import SceneError, segment_names_and_colors
 from slicer.ScriptedLoadableModule import (
@@ -97,6 +99,7 @@ class DeepInferWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._setupBrowser()
         self._setupDetails()
         self._setupRun()
+        self._setupResults()
         self._setupStatus()
         self.layout.addStretch(1)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -192,6 +195,23 @@ class DeepInferWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         layout.addLayout(buttons)
         self.defaultsButton.connect("clicked()", self.onDefaults)
         self.runButton.connect("clicked()", self.onRun)
+
+    def _setupResults(self) -> None:
+        layout = qt.QVBoxLayout(self._section("Result tables", collapsed=True))
+        self.resultSelector = slicer.qMRMLNodeComboBox()
+        self.resultSelector.nodeTypes = ["vtkMRMLTableNode"]
+        self.resultSelector.noneEnabled = True
+        self.resultSelector.addEnabled = False
+        self.resultSelector.removeEnabled = False
+        self.resultSelector.toolTip = "Label statistics and class scores per plane; select a plane's row to show it."
+        self.resultSelector.setMRMLScene(slicer.mrmlScene)
+        self.resultView = slicer.qMRMLTableView()
+        self.resultView.setMRMLScene(slicer.mrmlScene)
+        self.resultView.setMinimumHeight(180)
+        layout.addWidget(self.resultSelector)
+        layout.addWidget(self.resultView)
+        self.resultSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.resultView.setMRMLTableNode)
+        self.resultView.connect("selectionChanged()", self.onResultRowSelected)
 
     def _setupStatus(self) -> None:
         layout = qt.QVBoxLayout(self._section("Status"))
@@ -421,10 +441,38 @@ class DeepInferWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 node.CreateClosedSurfaceRepresentation()
                 segments = ", ".join(n for n, _ in segment_names_and_colors(node))
                 self.log(f"{node.GetName()}: segments {segments}")
+                self.showResultTable(statistics_table_of(node))
         if inputs and inputs[0] is not None:
             slicer.util.setSliceViewerLayers(background=inputs[0], fit=True)
+        for node in result.nodes.values():
+            if is_plane_table(node):
+                self.showPlaneScores(node)
         notes = "".join(f"\n{note}" for note in result.notes)
         self.statusLabel.text = f"Finished in {result.seconds:.1f} s. {RESEARCH_ONLY}{notes}"
+
+    def showResultTable(self, table: Any) -> None:
+        if table is not None:
+            self.resultSelector.setCurrentNode(table)
+            self.resultSelector.parentWidget().collapsed = False
+
+    def showPlaneScores(self, table: Any) -> None:
+        """The scores table, its chart in the layout, the slice views at the target plane."""
+        self.showResultTable(table)
+        chart = show_target_plane(slicer.mrmlScene, table)
+        if chart is not None:
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
+
+    def onResultRowSelected(self) -> None:
+        table = self.resultView.mrmlTableNode()
+        index = self.resultView.currentIndex()
+        if not is_plane_table(table) or not index.isValid():
+            return
+        # column names are the header (use_column_headers), so the model's row is the table's row
+        row = self.resultView.sortFilterProxyModel().mapToSource(index).row()
+        try:
+            show_plane(slicer.mrmlScene, table, row)
+        except SceneError as error:
+            self.showError(str(error))
 
     def onSceneStartClose(self, caller: Any, event: Any) -> None:
         if "run" in self.tasks:

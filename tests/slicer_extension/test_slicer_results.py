@@ -164,6 +164,7 @@ def test_plane_scores_become_a_table_a_chart_and_a_target_marker(
     result = Logic(connection())._import_results(scene, form, {"image": volume}, out, {}, 0.0)
     table = result.nodes["scores"]
     assert table.IsA("vtkMRMLTableNode") and plane_scores.is_plane_table(table)
+    assert table.GetUseColumnTitleAsColumnHeader()  # a table view's row is the table's row
     planes, axis = document["planes"], document["input_axis"]
     assert table.GetNumberOfRows() == len(planes) == volume.GetImageData().GetDimensions()[axis] == 12
     assert column(table, "plane") == [p["index"] for p in planes]
@@ -189,6 +190,9 @@ def test_plane_scores_become_a_table_a_chart_and_a_target_marker(
     marker = table.GetNodeReference(plane_scores.MARKER_REFERENCE)
     assert marker.IsA("vtkMRMLMarkupsPlaneNode") and chosen in marker.GetName()
     assert marker.GetAttribute("DeepInfer.target.plane") == str(best["index"])
+    target = plane_scores.target_row(table)
+    assert target is not None and column(table, "plane")[target] == best["index"]
+    assert column(table, chosen)[target] == pytest.approx(max(column(table, chosen)))
     centre = [0.0, 0.0, 0.0]
     marker.GetCenterWorld(centre)
     np.testing.assert_allclose(centre, plane_centre_ras(volume, axis, best["index"]), atol=1e-3)
@@ -225,6 +229,10 @@ def test_a_table_row_moves_the_matching_slice_view_to_that_plane(
         assert on_slice(views["Red"], np.array(position))
         assert views["Red"].GetSliceOffset() == pytest.approx(position[2])
     assert views["Yellow"].GetSliceOffset() == 0.0  # the other views stay where they were
+    best = document["best_planes"][document["decision"]["class"]]
+    chart = plane_scores.show_target_plane(scene, table)  # what the module does after a run
+    assert chart is table.GetNodeReference(plane_scores.CHART_REFERENCE)
+    assert on_slice(views["Red"], np.array(plane_scores.lps_to_ras(best["position_mm"])))
     with pytest.raises(Exception, match="no row 12"):
         plane_scores.plane_position_ras(table, 12)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import vtk
 
-from .scene import SceneError
+from .scene import SceneError, use_column_headers
 
 STATISTICS_REFERENCE = "DeepInfer.statistics"
 SEGMENTATION_REFERENCE = "DeepInfer.segmentation"
@@ -69,6 +69,7 @@ def fill_statistics_table(table_node: Any, rows: Sequence[Mapping[str, Any]]) ->
     for column, text in DESCRIPTIONS.items():
         table_node.SetColumnDescription(column, text)
     table_node.SetColumnUnitLabel("volume mL", "mL")
+    use_column_headers(table_node)
     table_node.Modified()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import vtk
 
-from .scene import SceneError
+from .scene import SceneError, use_column_headers
 
 INDEX_COLUMN = "plane"
 POSITION_COLUMNS = ("R (mm)", "A (mm)", "S (mm)")
@@ -28,6 +28,7 @@ ORIENTATION_BY_AXIS = ("Sagittal", "Coronal", "Axial")  # the slice view whose n
 PLANE_ATTRIBUTE = "DeepInfer.scores.plane"
 AXIS_ATTRIBUTE = "DeepInfer.scores.inputAxis"
 DECISION_ATTRIBUTE = "DeepInfer.scores.decision"
+TARGET_ATTRIBUTE = "DeepInfer.scores.targetPlane"
 CHART_REFERENCE = "DeepInfer.chart"
 MARKER_REFERENCE = "DeepInfer.targetPlane"
 TARGET_COLOR = (0.1, 0.85, 0.25)  # green, as the paper's target-plane frame
@@ -106,6 +107,8 @@ def fill_plane_table(table_node: Any, document: Mapping[str, Any]) -> None:
     table_node.SetAttribute(PLANE_ATTRIBUTE, str(document.get("plane", "")))
     table_node.SetAttribute(AXIS_ATTRIBUTE, str(axis))
     table_node.SetAttribute(DECISION_ATTRIBUTE, str(document["decision"]["class"]))
+    table_node.SetAttribute(TARGET_ATTRIBUTE, str(target_plane(document)[1]["index"]))
+    use_column_headers(table_node)
     table_node.Modified()
 
 
@@ -262,6 +265,24 @@ def slice_orientation(table_node: Any) -> str | None:
         steps = [abs(b - a) for a, b in zip(first, last, strict=True)]
         orientation = ORIENTATION_BY_AXIS[steps.index(max(steps))]
     return orientation
+
+
+def target_row(table_node: Any) -> int | None:
+    """The table row of the plane classified as target (the decision's best plane)."""
+    target = table_node.GetAttribute(TARGET_ATTRIBUTE)
+    planes = table_node.GetTable().GetColumnByName(INDEX_COLUMN)
+    if target is None or planes is None:
+        return None
+    rows = [row for row in range(planes.GetNumberOfTuples()) if str(planes.GetValue(row)) == target]
+    return rows[0] if rows else None
+
+
+def show_target_plane(scene: Any, table_node: Any) -> Any:
+    """Move the slice views to the target plane; returns the table's chart (None when it has none)."""
+    row = target_row(table_node)
+    if row is not None:
+        show_plane(scene, table_node, row)
+    return table_node.GetNodeReference(CHART_REFERENCE)
 
 
 def is_plane_table(node: Any) -> bool:

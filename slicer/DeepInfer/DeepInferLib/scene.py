@@ -196,6 +196,11 @@ def segment_names_and_colors(segmentation_node: Any) -> list[tuple[str, str]]:
     return result
 
 
+def use_column_headers(table_node: Any) -> None:
+    """Show column names as the table view's header (not as a first row): a view row is then a table row."""
+    table_node.SetUseColumnTitleAsColumnHeader(True)
+
+
 def import_table(scene: Any, document: Mapping[str, Any], name: str, node: Any = None) -> Any:
     """Class scores ``{"classes": [...], "scores": [...]}`` (or ``{class: score}``) → a two-column table node."""
     if "classes" in document:
@@ -215,6 +220,7 @@ def import_table(scene: Any, document: Mapping[str, Any], name: str, node: Any =
         scores.InsertNextValue(float(score))
     table.AddColumn(classes)
     table.AddColumn(scores)
+    use_column_headers(node)
     node.Modified()
     return node
 
