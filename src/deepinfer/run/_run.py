@@ -29,6 +29,7 @@ from deepinfer.store import ArtifactStore
 if TYPE_CHECKING:
     from deepinfer.container import ContainerOptions
 
+
 @dataclass
 class RunResult:
     card: ModelCard
@@ -110,20 +111,14 @@ def run_model(
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = read_inputs(card, inputs, self_contained, series or {})
-    timings = {"read_s": clock() - start, "load_s": 0.0}
-    networks_opened = 0
     warnings = input_warnings(volumes_in, inputs)
+    read_s = clock() - start
     if card.runtime.type == "container":
         from deepinfer.container import ContainerOptions, run_container
 
         options = container or ContainerOptions.from_environment()
-        results = run_container(card, volumes_in, values, list(outputs), options, progress)
-        scores: dict[str, ClassScores] = {}
+        computed = _Computed(run_container(card, volumes_in, values, list(outputs), options, progress), {})
     else:
-        check_in_process(card)
-        pipeline = Pipeline.from_card(card, values)
-        first = card.inputs[0].name
-        check_working_memory(first, inputs[first], volumes_in[first], pipeline.steps)
         if networks is None:
             artifacts = store or ArtifactStore()
             networks = card_network_cache(
@@ -134,51 +129,23 @@ def run_model(
                 precision=precision,
                 home=artifacts.home,
             )
-        loading, opened_before = clock(), networks.opened
-        for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
-            networks(artifact)
-        timings["load_s"] = clock() - loading
-        networks_opened = networks.opened - opened_before
-        # Pipelines take one image today (every card so far has one volume input); the first input is it.
-        recorded = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
-        results, scores = recorded.volumes, recorded.scores
-    members = score_members(card, scores)
+        computed = _run_in_process(card, values, inputs, volumes_in, networks, progress, warnings, clock)
     seconds = clock() - start
-    timings["pipeline_s"] = seconds - timings["read_s"] - timings["load_s"]
+    timings = {"read_s": read_s, "load_s": computed.load_s, "pipeline_s": seconds - read_s - computed.load_s}
     record = provenance_record(card, values, inputs, started_at, seconds)
-    record["timings"] = {name: round(value, 3) for name, value in timings.items()}
-    if warnings:
-        record["warnings"] = warnings
-    if networks is not None:
-        record["runtime"].update(runtime_record(networks))
-    _record_series(record, volumes_in)
-    statistics = output_statistics(card, results, volumes_in, outputs)
+    _complete_record(record, timings, warnings, networks, volumes_in)
+    statistics = output_statistics(card, computed.volumes, volumes_in, outputs)
     if statistics:
         record["statistics"] = statistics
-    dicom, dicom_warnings = dicom_files(card, inputs, volumes_in, results, outputs, statistics)
+    dicom, dicom_warnings = dicom_files(card, inputs, volumes_in, computed.volumes, outputs, statistics)
     if dicom_warnings:
         warnings += dicom_warnings
         record["warnings"] = warnings
-    with StagedOutputs() as staged:
-        for target, data in dicom.items():
-            stage_file(staged, target, data)
-        for name, path in outputs.items():
-            output = {"name": name, "file": path.name}
-            if path in dicom:
-                output["dicom_sr"] = dicom_sr_path(path).name
-            elif name in scores:
-                stage_scores(staged, members[name], scores[name], path, record)
-            else:
-                staged.volume(results[name], path)
-            staged.json({**record, "output": output}, provenance_path(path))
-            if name in statistics:
-                stage_statistics(staged, name, path, card.inputs[0].name, statistics[name])
-        picture = write_report(card, volumes_in, results, inputs, outputs, staged, scores) if report else None
-        staged.commit()
+    picture = _write_outputs(card, inputs, outputs, volumes_in, computed, record, statistics, dicom, report)
     return RunResult(
         card,
         dict(outputs),
-        results,
+        computed.volumes,
         values,
         seconds,
         record,
@@ -186,10 +153,96 @@ def run_model(
         picture,
         timings,
         warnings,
-        networks_opened,
+        computed.networks_opened,
         statistics,
-        scores,
+        computed.scores,
     )
+
+
+@dataclass
+class _Computed:
+    """What the model computed: image outputs, class scores, and what opening its networks cost."""
+
+    volumes: dict[str, Volume]
+    scores: dict[str, ClassScores]
+    load_s: float = 0.0
+    networks_opened: int = 0
+
+
+def _run_in_process(
+    card: ModelCard,
+    values: Mapping[str, Any],
+    inputs: Mapping[str, Path],
+    volumes_in: Mapping[str, Volume],
+    networks: NetworkCache,
+    progress: ProgressCallback,
+    warnings: list[str],
+    clock: Callable[[], float],
+) -> _Computed:
+    """Run the card's pipeline here, after checking it may (no GPU needed) and fits in memory; its networks are
+    opened first (timed apart from the compute)."""
+    check_in_process(card)
+    pipeline = Pipeline.from_card(card, values)
+    first = card.inputs[0].name
+    check_working_memory(first, inputs[first], volumes_in[first], pipeline.steps)
+    loading, opened_before = clock(), networks.opened
+    for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
+        networks(artifact)
+    load_s = clock() - loading
+    # Pipelines take one image today (every card so far has one volume input); the first input is it.
+    recorded = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
+    return _Computed(recorded.volumes, recorded.scores, load_s, networks.opened - opened_before)
+
+
+def _complete_record(
+    record: dict[str, Any],
+    timings: Mapping[str, float],
+    warnings: list[str],
+    networks: NetworkCache | None,
+    volumes_in: Mapping[str, Volume],
+) -> None:
+    """The provenance's timings, warnings, runtimes and the DICOM series each input was read from."""
+    record["timings"] = {name: round(value, 3) for name, value in timings.items()}
+    if warnings:
+        record["warnings"] = warnings
+    if networks is not None:
+        record["runtime"].update(runtime_record(networks))
+    _record_series(record, volumes_in)
+
+
+def _write_outputs(
+    card: ModelCard,
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+    volumes_in: Mapping[str, Volume],
+    computed: _Computed,
+    record: dict[str, Any],
+    statistics: Mapping[str, list[dict[str, Any]]],
+    dicom: Mapping[Path, bytes],
+    report: bool,
+) -> Path | None:
+    """Every output with its provenance sidecar (and statistics, a SEG's SR, the picture), all or nothing; the
+    picture's path when one was asked for."""
+    members = score_members(card, computed.scores)
+    with StagedOutputs() as staged:
+        for target, data in dicom.items():
+            stage_file(staged, target, data)
+        for name, path in outputs.items():
+            output = {"name": name, "file": path.name}
+            if path in dicom:
+                output["dicom_sr"] = dicom_sr_path(path).name
+            elif name in computed.scores:
+                stage_scores(staged, members[name], computed.scores[name], path, record)
+            else:
+                staged.volume(computed.volumes[name], path)
+            staged.json({**record, "output": output}, provenance_path(path))
+            if name in statistics:
+                stage_statistics(staged, name, path, card.inputs[0].name, statistics[name])
+        picture = None
+        if report:
+            picture = write_report(card, volumes_in, computed.volumes, inputs, outputs, staged, computed.scores)
+        staged.commit()
+    return picture
 
 
 def read_inputs(
@@ -280,5 +333,3 @@ def write_report(
     except OSError as error:
         raise storage_error(target, error) from None
     return target if written is not None else None
-
-
