@@ -106,6 +106,7 @@ def test_seg_and_sr_equal_the_nifti_output_of_the_same_run(
     assert run(str(card), "-i", str(source), "-o", str(tmp_path / "regions.dcm")) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "no code for dark in the card's label table; written with the generic code SCT:85756007 (Tissue)" in err
+    assert f"Regions volumes (DICOM SR) → {tmp_path / 'regions.sr.dcm'}" in err
     assert {p.name for p in tmp_path.iterdir()} == {
         "regions.nii.gz",
         "regions.dcm",

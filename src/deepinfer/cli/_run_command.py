@@ -126,7 +126,8 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
                     "-o",
                     "--output",
                     metavar="[NAME=]PATH",
-                    help="Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores); others go beside it.",
+                    help="Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores; .dcm: a DICOM SEG and "
+                    "SR of a DICOM input's labelmap); others go beside it.",
                 ),
             ],
         ),
@@ -202,7 +203,7 @@ def _run(
     remote: RemoteTarget | None = None,
 ) -> None:
     from deepinfer.pipeline import no_progress
-    from deepinfer.run import file_outputs, plan_outputs, run_model
+    from deepinfer.run import dicom_sr_path, file_outputs, is_dicom_output, plan_outputs, run_model
 
     err = Console(stderr=True)
     input_texts = _named(card, options["inputs"], [m.name for m in card.inputs], "input")
@@ -243,6 +244,8 @@ def _run(
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
+        if is_dicom_output(path):
+            err.print(f"[green]✓[/] {name} volumes (DICOM SR) → {dicom_sr_path(path)}", highlight=False, soft_wrap=True)
     print_statistics(err, getattr(result, "statistics", {}))
     if options["store"]:
         stored = store_outputs(options["store"], result.outputs)
