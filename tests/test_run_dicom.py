@@ -161,6 +161,19 @@ def test_a_series_with_a_path_like_frame_of_reference_exits_3_and_writes_nothing
     assert "Traceback" not in message and not any(out.iterdir())
 
 
+def test_a_dcm_output_is_refused_for_a_server_run_before_connecting(card: Path, colin27: Path, tmp_path: Path) -> None:
+    from deepinfer._exceptions import UsageError
+    from deepinfer.cli._remote import run_remote
+    from deepinfer.cli._target import RemoteTarget
+    from deepinfer.pipeline import no_progress
+
+    target = RemoteTarget("http://127.0.0.1:9")  # nothing listens there: the refusal comes first
+    outputs = {"Regions": tmp_path / "r.dcm"}
+    with pytest.raises(UsageError, match="a DICOM SEG output is written by a local run"):
+        run_remote(target, load_card(card), {"T1": colin27}, outputs, {}, no_progress)
+    assert not any(tmp_path.iterdir())
+
+
 def test_only_a_labelmap_output_can_be_dicom(
     card: Path, series: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

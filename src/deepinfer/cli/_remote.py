@@ -62,10 +62,16 @@ def run_remote(
     from deepinfer.client import job_error
     from deepinfer.imaging import image_suffix
     from deepinfer.jobs import UPLOAD_SUFFIXES
-    from deepinfer.run import RunResult, StagedOutputs, check_inputs
+    from deepinfer.run import RunResult, StagedOutputs, check_inputs, is_dicom_output
 
     parameters = resolve_parameters(card, values)
     check_inputs(card, inputs, outputs)
+    dicom = [path for path in outputs.values() if is_dicom_output(path)]
+    if dicom:
+        raise UsageError(
+            f"{dicom[0]}: a DICOM SEG output is written by a local run (it needs the source DICOM series, which a "
+            "server does not take); run without --server, or write .nii.gz"
+        )
     for name, path in inputs.items():
         if path.is_dir() or image_suffix(path) not in UPLOAD_SUFFIXES:
             raise UsageError(f"{path}: a server takes {', '.join(UPLOAD_SUFFIXES)} files (input {name})")
