@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -44,6 +45,7 @@ RUNTIMES: Final = {".ts": "torchscript", ".onnx": "onnx"}
 PICKLES: Final = ("models/model.pt", "models/model.pth")
 MAX_CONFIG_BYTES: Final = 4 << 20
 MAX_NESTING: Final = 32
+STANDARD_ITEMS: Final = ("$.preprocessing", "$.inferer", "$.postprocessing")
 EXPORT_HINT: Final = (
     "export the network first: `python -m monai.bundle ckpt_export network_def --filepath models/model.ts "
     "--ckpt_file models/model.pt --meta_file configs/metadata.json --config_file configs/inference.json`"
@@ -105,6 +107,9 @@ def target_name(config: BundleConfig, item: Any, path: str) -> tuple[str, Mappin
     if isinstance(item, str) and item.startswith("@"):
         found = config.lookup(item, path)
         item, path = found if found is not None else (None, path)
+    if item is None and path in STANDARD_ITEMS:
+        config.problem(path, f"missing: deepinfer reads MONAI's standard inference items ({', '.join(STANDARD_ITEMS)})")
+        return None
     if not isinstance(item, Mapping) or not isinstance(item.get("_target_"), str):
         config.problem(path, "must be an object with a '_target_' class name")
         return None
@@ -264,7 +269,10 @@ def network_note(config: BundleConfig, metadata: BundleMetadata) -> str:
         stated = definition.get(key)
         if isinstance(stated, int) and stated != wanted:
             config.problem(child("$.network_def", key), f"{key} {stated} disagrees with metadata.json ({wanted})")
-    return f"The network is MONAI's {definition.get('_target_')!s} (network_def); its weights are the copied file."
+    target = definition.get("_target_")
+    if not isinstance(target, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]{0,80}", target):
+        return "The network's class is not stated plainly in network_def."
+    return f"The network is MONAI's {target} (network_def); its weights are the copied file."
 
 
 def example_files(
