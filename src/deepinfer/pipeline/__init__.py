@@ -3,9 +3,9 @@
 Steps (``step_names()`` lists them): reorient, resample, resize, crop_foreground, crop_to_mask, pad,
 restore_geometry (spatial); planes, resize_planes, scale_planes, infer_planes, class_scores (a 2D network plane
 by plane: its maps back on the input's grid, or class scores per plane); nan_to_num, normalize_zscore,
-clip_percentiles, percentiles, scale_to_range, normalize_minmax, gaussian_smooth (intensity); infer,
-sliding_window (networks); select_channel, activation, threshold, argmax, largest_component, fill_holes
-(post-processing); output, save, load (results and slots).
+clip_percentiles, percentiles, scale_to_range, scale_intensity_range, normalize_minmax, gaussian_smooth
+(intensity); infer, sliding_window (networks); select_channel, activation, threshold, argmax, largest_component,
+fill_holes (post-processing); output, save, load (results and slots).
 
 Checking a whole card needs the steps, so it lives here, above the card layer: ``validate_card_document``
 (the schema report of ``deepinfer.card.validate_card`` plus the pipeline's) is what ``deepinfer card validate``
