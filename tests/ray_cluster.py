@@ -124,6 +124,10 @@ class RayCluster:
         root = f"{self.root}{os.sep}"
         return any(target.startswith(root) for target in _open_files(pid))
 
+    def actor_pids(self, name: str) -> list[int]:
+        """The cluster's processes that are an actor of class ``name`` (Ray titles them ``ray::NAME...``)."""
+        return [pid for pid in self.pids() if _cmdline(pid).startswith(f"ray::{name}".encode())]
+
     def raylet_pid(self, node: Path) -> int:
         (pid,) = [p for p in self.pids(node) if _cmdline(p).split(b"\0")[0].endswith(b"/raylet")]
         return pid

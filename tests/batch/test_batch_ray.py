@@ -6,6 +6,7 @@ killed mid-batch has its case retried on another actor and recorded. The cluster
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -19,11 +20,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from batch_helpers import manifest_rows, reoriented, tiny_card
-from ray_cluster import RayCluster
 
 from deepinfer.batch import SUCCEEDED, BatchOptions, CaseRecord, find_cases, ray_plan, run_batch
 from deepinfer.card import load_card
 from deepinfer.cli import run_cli
+from ray_cluster import RayCluster, wait_for
 from realparts import need, require
 
 FAILED_EXIT = 5
@@ -161,3 +162,41 @@ def test_without_ray_installed_ray_says_how_to_install_it(card_file: Path, tmp_p
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install 'deepinfer[ray]'" in lines[0], done.stderr
+
+
+def test_ctrl_c_stops_the_batch_on_ray_and_its_actors(
+    ray_cluster: RayCluster, card_file: Path, colin27: Path, deepinfer_home: Path, tmp_path: Path
+) -> None:
+    """SIGINT to ``deepinfer batch --ray`` once a case has finished: exit 130, the manifest holds the finished
+    cases (each with its files), nothing half-written, and the batch's actors end."""
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    crop = sitk.ReadImage(str(colin27))[20:160, 30:190, 20:160]
+    for index in range(12):
+        sitk.WriteImage(crop, str(cohort / f"case{index:02d}.nii.gz"))
+    out = tmp_path / "out"
+    argv = ["batch", str(card_file), "--inputs", str(cohort), "-o", str(out), "--progress", "json"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "deepinfer", *argv, "--ray", ray_cluster.address, "--workers", "2"],
+        stderr=subprocess.PIPE, encoding="utf-8", env=dict(os.environ),
+    )  # fmt: skip
+    assert child.stderr is not None
+    for line in child.stderr:  # the first finished case: the others are running or queued
+        if line.startswith("{") and json.loads(line).get("event") == "case":
+            break
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        pytest.fail("deepinfer batch --ray did not stop within 60 s of Ctrl-C")
+    assert child.returncode == 130
+    rows = manifest_rows(out)
+    assert 1 <= len(rows) < 12 and {row["status"] for row in rows.values()} == {SUCCEEDED}
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    expected = ["manifest.csv"]
+    for case in rows:
+        expected += [f"{case}/Mask.nii.gz", f"{case}/Mask.provenance.json"]
+        expected += [f"{case}/Mask.statistics.csv", f"{case}/Mask.statistics.json"]
+    assert written == sorted(expected)
+    wait_for(lambda: not ray_cluster.actor_pids("CaseActor"), 30.0, "the batch's actors to end")

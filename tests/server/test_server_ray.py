@@ -65,8 +65,7 @@ def crop(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
 
 def actor_pids(cluster: RayCluster) -> set[int]:
-    """The cluster's processes that are a job actor (Ray titles an actor's worker ``ray::JobActor...``)."""
-    return {pid for pid in cluster.pids() if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::JobActor")}
+    return set(cluster.actor_pids("JobActor"))
 
 
 def follow(http: httpx.Client, job_id: str) -> list[dict[str, Any]]:
