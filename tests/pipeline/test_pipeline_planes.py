@@ -124,6 +124,7 @@ def test_a_2d_segmenter_gives_maps_on_the_input_grid(odd_grid: Volume) -> None:
     state = run_steps_on(odd_grid, steps, lambda name: segmenter)
     output = state.outputs["first"]
     assert output.geometry.same_as(odd_grid.geometry)
+    assert state.plane is None, "back on the input grid, the image is no longer a stack of planes"
     np.testing.assert_array_equal(output.array, odd_grid.array)
 
 

@@ -97,6 +97,7 @@ class PipelineState:
     slots: dict[str, Snapshot] = field(default_factory=dict)
     values: dict[str, dict[str, float]] = field(default_factory=dict)  # named statistics (``percentiles``)
     outputs: dict[str, Volume] = field(default_factory=dict)
+    plane: str | None = None  # which planes the image is a stack of, after a ``planes`` step
     plane_scores: PlaneScores | None = None  # a 2D classifier's answers per plane (``infer_planes``)
     scores: dict[str, ClassScores] = field(default_factory=dict)  # recorded ``class_scores`` outputs
 

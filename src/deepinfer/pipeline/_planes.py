@@ -37,7 +37,6 @@ from deepinfer.pipeline._spatial import push_undo
 PLANE_CODES = {"axial": "PLS", "coronal": "ILP", "sagittal": "IPL"}
 PLANES = (*PLANE_CODES, "frames")
 PLANE_INTERPOLATIONS = ("nearest", "linear", "cubic")
-PLANE_STACK_KEY = "plane"  # the PipelineState.values entry that says which planes the stack holds
 
 
 def frames_plan(geometry: Geometry) -> Reorientation:
@@ -54,11 +53,9 @@ def frames_plan(geometry: Geometry) -> Reorientation:
 
 def plane_name(state: PipelineState, step: str) -> str:
     """Which planes the working image is a stack of, or an error when no ``planes`` step made it one."""
-    recorded = state.values.get(PLANE_STACK_KEY, {})
-    names = [name for name in PLANES if name in recorded]
-    if not names:
+    if state.plane is None:
         raise PipelineError(f"{step}: the image is not a stack of planes (put a 'planes' step before it)")
-    return names[0]
+    return state.plane
 
 
 class Planes(PipelineStep):
@@ -74,8 +71,13 @@ class Planes(PipelineStep):
         frames = self.plane == "frames"
         plan = frames_plan(before) if frames else reorientation(before, PLANE_CODES[self.plane])
         state.image = Tensor(plan.forward(state.image.data), plan.target)
-        state.values[PLANE_STACK_KEY] = {self.plane: float(plan.target.size[2])}
-        push_undo(state, self.name, plan.target, lambda data: Tensor(plan.backward(data), before))
+        state.plane = self.plane
+
+        def back(data: FloatArray) -> Tensor:
+            state.plane = None  # back on the input's grid: no longer a stack of planes
+            return Tensor(plan.backward(data), before)
+
+        push_undo(state, self.name, plan.target, back)
 
 
 def _kernel(interpolation: str) -> tuple[Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]], float]:
