@@ -173,3 +173,11 @@ def test_a_result_off_the_source_grid_or_a_source_without_frame_of_reference_is_
     source = read_dicom_source(tmp_path / "series", volume.metadata["dicom_series_uid"])
     with pytest.raises(InputError, match="has no Frame of Reference UID"):
         segmentation(labelmap, source, segments, ALGORITHM, "t")
+
+
+def test_a_value_beyond_any_label_table_is_refused() -> None:
+    grid = Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), (2, 2, 2))
+    array = np.zeros((2, 2, 2), dtype=np.uint32)
+    array[1, 1, 1] = 70_000
+    with pytest.raises(InputError, match="holds the value 70000; a DICOM SEG takes label values up to 65535"):
+        segment_labels(Volume(array, grid), LABELS)

@@ -47,6 +47,7 @@ DEFAULT_CATEGORY: Final = "SCT:91723000"  # Anatomical structure
 INSTALL_HINT: Final = "DICOM SEG and SR output needs highdicom: pip install 'deepinfer[dicom]'"
 _LO: Final = 64  # the longest a DICOM LO (long string) value may be
 _ORIENTATION_TOLERANCE: Final = 1e-4
+_MAX_LABEL: Final = 65535  # as a card's label table
 _UID: Final = re.compile(r"(?=.{1,64}$)(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
@@ -147,6 +148,8 @@ def segment_labels(labelmap: Volume, labels: Sequence[Label]) -> tuple[list[Labe
     table = [label for label in labels if label.value > 0]
     known = {label.value for label in table}
     present = [int(v) for v in np.unique(np.asarray(labelmap.array)) if v > 0]
+    if present and present[-1] > _MAX_LABEL:
+        raise InputError(f"the result holds the value {present[-1]}; a DICOM SEG takes label values up to {_MAX_LABEL}")
     extra = [Label(value=v, name=f"label {v}", color="#808080") for v in present if v not in known]
     warnings = []
     uncoded = [label.name for label in [*table, *extra] if label.code is None]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer import __version__
-from deepinfer._exceptions import UsageError
+from deepinfer._exceptions import InputError, UsageError
 from deepinfer.card import LabelmapMember, ModelCard
 from deepinfer.dicomweb import DicomWebLocation, store_files
 from deepinfer.imaging import (
@@ -89,7 +89,10 @@ def dicom_files(
     files: dict[Path, bytes] = {}
     warnings: list[str] = []
     for name, path in wanted.items():
-        segments, notes = segment_labels(results[name], members[name].labels)
+        try:
+            segments, notes = segment_labels(results[name], members[name].labels)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
         seg = segmentation(results[name], source, segments, algorithm, software)
         volumes = {row["value"]: float(row["volume_ml"]) for row in statistics[name]}
         by_number = {number: volumes.get(label.value, 0.0) for number, label in enumerate(segments, start=1)}
