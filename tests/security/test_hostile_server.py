@@ -104,7 +104,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def send(client: TestClient, case: Request) -> tuple[int, dict[str, object], dict[str, str]]:
-    files = None
+    files: dict[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]] | None = None
     data = None
     if case.parameters is not None:
         data = {"model": "prostate-taps", "parameters": case.parameters}

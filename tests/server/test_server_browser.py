@@ -16,7 +16,8 @@ import SimpleITK as sitk
 from server_helpers import TOKEN, ServerProcess, write_crops
 
 from dicom_series import UID_ROOT, write_series
-from realparts import require
+from plane_networks import plane_mean_card
+from realparts import need, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 WANTED = f"{UID_ROOT}.9.1"
@@ -155,4 +156,54 @@ def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
     files = page.eval_on_selector_all("#downloads button", "buttons => buttons.map(b => b.dataset.file)")
     assert {"ProstateMask.dcm", "ProstateMask.sr.dcm", "ProstateMask.statistics.csv"} <= set(files), files
     assert "ProstateProbability.nii.gz" in files  # (a probability map is not a labelmap: NIfTI beside the SEG)
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def plane_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose registry has a small real plane-wise classifier (each axial plane's mean and its negative)."""
+    from deepinfer.cli import run_cli
+
+    need("onnx", "the test classifier is built with onnx")
+    work = tmp_path_factory.mktemp("server-planes")
+    (work / "cards").mkdir()
+    plane_mean_card(work / "cards")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPINFER_HOME", str(work / "home"))
+        assert run_cli(["registry", "add", "local", str(work / "cards")]) == 0
+    process = ServerProcess(work / "data", work / "home", workers=1).start()
+    yield process
+    process.stop()
+
+
+def test_plane_scores_chart_marks_the_best_plane_and_a_click_shows_a_plane(
+    plane_server: ServerProcess, browser: object, colin27: Path, tmp_path: Path
+) -> None:
+    """A classification job: the page draws each class's score against the axial planes' position, marks the
+    decision's best plane (the brightest plane: the classifier's score is the plane's mean), opens the input at
+    that plane, and a click on another plane's point moves the viewer there."""
+    volume = tmp_path / "crop.nii.gz"
+    image = sitk.ReadImage(str(colin27))[40:140, 50:170, 60:90]
+    sitk.WriteImage(image, str(volume))
+    means = sitk.GetArrayFromImage(image).reshape(image.GetDepth(), -1).mean(axis=1)  # one per axial plane k
+    brightest = int(np.argmax(means))
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(plane_server.url + "/")
+    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)
+    page.fill("#token", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    page.click("button[data-model=plane-mean]")
+    page.set_input_files("#input-image", str(volume))
+    page.click("#submit")
+    page.wait_for_selector("body[data-viewer=planes]", timeout=120_000)
+    assert page.locator("#scores circle[data-class=mean]").count() == image.GetDepth() == 30
+    assert page.get_attribute("#scores line.best-plane", "data-index") == str(brightest)
+    z = [image.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(image.GetDepth())]
+    assert page.evaluate("DeepinferViewer.crosshairLps()")[2] == pytest.approx(z[brightest], abs=0.5)
+    other = (brightest + 10) % image.GetDepth()
+    page.click(f"#scores circle[data-class=mean][data-index='{other}']")
+    assert page.evaluate("DeepinferViewer.crosshairLps()")[2] == pytest.approx(z[other], abs=0.5)
     assert errors == []

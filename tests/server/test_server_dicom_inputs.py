@@ -8,6 +8,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -79,13 +80,15 @@ def _post(
     return http.post("/api/jobs", files={**parts, **(files or {})})
 
 
-def _job(http: httpx.Client, fields: dict[str, str], files: dict[str, tuple[str, bytes]] | None = None) -> dict:
+def _job(
+    http: httpx.Client, fields: dict[str, str], files: dict[str, tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
     response = _post(http, fields, files)
     assert response.status_code == 201, response.text
     return wait_for(http, response.json()["id"])
 
 
-def _mask(http: httpx.Client, job: dict, tmp_path: Path) -> np.ndarray:
+def _mask(http: httpx.Client, job: dict[str, Any], tmp_path: Path) -> np.ndarray:
     assert job["state"] == "succeeded", job["error"]
     return read_array(http.get(job["outputs"]["Mask"]).content, tmp_path, "Mask.nii.gz")
 

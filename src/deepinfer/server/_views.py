@@ -13,12 +13,14 @@ from deepinfer._exceptions import UsageError
 from deepinfer.card import LabelmapMember, ModelCard, card_summary, resolve_parameters
 from deepinfer.dicomweb import allowed_pacs, check_uid, parse_location
 from deepinfer.jobs import UPLOAD_SUFFIXES, InputFile, Job, JobFolders, JobState
-from deepinfer.run import check_input_names, provenance_path, volume_outputs
+from deepinfer.run import check_input_names, provenance_path, score_outputs, volume_outputs
 from deepinfer.server._errors import ApiError
 from deepinfer.server._uploads import Upload
 
 FILE_INPUT_TYPES = {"volume", "labelmap"}
 KNOWN_FIELDS = {"model", "parameters", "output_format", "series", "store"}
+SCORES_SUFFIX = ".json"
+"""Class-score outputs are JSON documents (a CSV beside each): the job view carries them as ``scores``."""
 DICOM_OUTPUT = ".dcm"
 """The output format that writes each labelmap as a DICOM SEG (deepinfer.run does, for a ``.dcm`` name)."""
 
@@ -61,7 +63,20 @@ def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
             # per-label statistics of each labelmap output (output name → rows), as the run wrote them
             view["statistics"] = (view["provenance"] or {}).get("statistics", {})
             view["files"] = {name: f"/api/jobs/{job.id}/files/{name}" for name in folders.output_files(job.id)}
+            view["scores"] = _scores(job, folders)
     return view
+
+
+def _scores(job: Job, folders: JobFolders) -> dict[str, Any]:
+    """Each class-score output's document (decision, best planes, every plane's scores and position)."""
+    documents: dict[str, Any] = {}
+    for name, file in job.outputs.items():
+        if file.endswith(SCORES_SUFFIX):
+            try:
+                documents[name] = json.loads(folders.output_path(job, name).read_text("utf-8"))
+            except (OSError, KeyError, ValueError):
+                continue
+    return documents
 
 
 def _iso(stamp: float | None) -> str | None:
@@ -117,10 +132,11 @@ def _output_files(card: ModelCard, output_format: str) -> dict[str, str]:
     labelmaps = {m.name for m in card.outputs if isinstance(m, LabelmapMember)}
     if output_format == DICOM_OUTPUT and not labelmaps & set(volume_outputs(card)):
         raise ApiError(422, f"output_format .dcm writes labelmaps as DICOM SEG, and {card.id} has no labelmap output")
-    return {
+    images = {
         name: name + (output_format if output_format != DICOM_OUTPUT or name in labelmaps else ".nii.gz")
         for name in volume_outputs(card)
     }
+    return images | {name: f"{name}{SCORES_SUFFIX}" for name in score_outputs(card)}
 
 
 def _inputs(card: ModelCard, upload: Upload) -> dict[str, InputFile]:

@@ -225,9 +225,20 @@
     $("details").textContent = JSON.stringify({ timings: status.timings, provenance: status.provenance }, null, 2);
     showDownloads(status);
     showStatistics(status.statistics || {});
-    if (status.scores) DeepinferViewer.renderScores($("scores"), status.scores);
-    const labelmap = card.outputs.find((o) => o.type === "labelmap" && status.outputs[o.name]);
+    $("scores").replaceChildren();
     const source = document.querySelector("[data-input]");
+    const local = source && source.files.length && !source.files[0].name.toLowerCase().endsWith(".zip") ? source.files[0] : null;
+    const documents = Object.values(status.scores || {}).filter((doc) => doc.planes && doc.planes.length);
+    for (const doc of documents) {
+      DeepinferViewer.renderPlaneScores($("scores"), doc, (plane) => DeepinferViewer.moveTo(plane.position_mm));
+    }
+    const labelmap = card.outputs.find((o) => o.type === "labelmap" && status.outputs[o.name]);
+    if (!labelmap && documents.length && local) {  // a classification: the input, at the decision's best plane
+      const best = documents[0].best_planes[documents[0].decision.class];
+      await DeepinferViewer.showInput($("viewer"), { url: URL.createObjectURL(local), name: local.name }, best.position_mm);
+      document.body.dataset.viewer = "planes";
+      return;
+    }
     if (!labelmap || !source || !source.files.length) return;
     if (source.files[0].name.toLowerCase().endsWith(".zip") || status.output_format === ".dcm") { $("viewer-note").hidden = false; return; } // a browser cannot read the zip
     const overlay = await (await api(status.outputs[labelmap.name])).blob();

@@ -43,11 +43,7 @@
 
   // Show `input` ({url, name}) with `overlay` ({url, name}) coloured by `labels` ([{value, name, color}]).
   async function show(canvas, input, overlay, labels, opacity) {
-    if (nv === null) {
-      nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], isResizeCanvas: true, show3Dcrosshair: false });
-      await nv.attachToCanvas(canvas);
-    }
-    await nv.loadVolumes([
+    await load(canvas, [
       { url: input.url, name: input.name },
       { url: overlay.url, name: overlay.name, opacity: opacity },
     ]);
@@ -61,6 +57,35 @@
       nv.drawScene();
     }
     return centre !== null;
+  }
+
+  async function load(canvas, volumes) {
+    if (nv === null) {
+      nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], isResizeCanvas: true, show3Dcrosshair: false });
+      await nv.attachToCanvas(canvas);
+    }
+    await nv.loadVolumes(volumes);
+  }
+
+  // Show `input` alone (a classification result has no overlay), its crosshair at `lps` (mm) when given.
+  async function showInput(canvas, input, lps) {
+    await load(canvas, [{ url: input.url, name: input.name }]);
+    nv.setSliceType(nv.sliceTypeMultiplanar);
+    if (lps) moveTo(lps);
+  }
+
+  // Move the crosshair (and so the slices shown) to the LPS position `lps` in mm (NiiVue's world is RAS).
+  function moveTo(lps) {
+    if (nv === null || !nv.volumes.length) return;
+    nv.scene.crosshairPos = nv.mm2frac([-lps[0], -lps[1], lps[2]]);
+    nv.drawScene();
+  }
+
+  // Where the crosshair is, as LPS mm (for tests and the page).
+  function crosshairLps() {
+    if (nv === null || !nv.volumes.length) return null;
+    const ras = nv.frac2mm(nv.scene.crosshairPos);
+    return [-ras[0], -ras[1], ras[2]];
   }
 
   function setOpacity(value) {
@@ -96,5 +121,60 @@
     container.replaceChildren(svg);
   }
 
-  window.DeepinferViewer = { show, setOpacity, renderScores, labelColormap };
+  const COLOURS = ["#4a7fc1", "#d1495b", "#edae49", "#00798c", "#6a4c93", "#3c896d"];
+
+  // A plane-wise class-score document (deepinfer's scores.json) as an SVG chart: score against the planes'
+  // position along their normal, one line per class, the decision's best plane marked; clicking a point calls
+  // onPick(plane entry).
+  function renderPlaneScores(container, doc, onPick) {
+    const ns = "http://www.w3.org/2000/svg";
+    const planes = doc.planes;
+    const axis = [0, 1, 2].reduce((best, a) => (spread(planes, a) > spread(planes, best) ? a : best), 0);
+    const xs = planes.map((p) => p.position_mm[axis]);
+    const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+    const values = planes.flatMap((p) => doc.classes.map((c) => p.scores[c]));
+    const [y0, y1] = [Math.min(0, ...values), Math.max(1, ...values)];
+    const width = 560, height = 220, pad = 36;
+    const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad);
+    const sy = (y) => height - pad - ((y - y0) / (y1 - y0 || 1)) * (height - 2 * pad);
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("width", width); svg.setAttribute("height", height); svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `${doc.output}: class score per ${doc.plane} plane`);
+    svg.dataset.output = doc.output;
+    const best = doc.best_planes[doc.decision.class];
+    const marker = document.createElementNS(ns, "line");
+    marker.setAttribute("x1", sx(best.position_mm[axis])); marker.setAttribute("x2", sx(best.position_mm[axis]));
+    marker.setAttribute("y1", pad / 2); marker.setAttribute("y2", height - pad);
+    marker.setAttribute("class", "best-plane"); marker.dataset.index = best.index;
+    svg.append(marker);
+    doc.classes.forEach((name, k) => {
+      const line = document.createElementNS(ns, "polyline");
+      line.setAttribute("points", planes.map((p) => `${sx(p.position_mm[axis])},${sy(p.scores[name])}`).join(" "));
+      line.setAttribute("fill", "none"); line.setAttribute("stroke", COLOURS[k % COLOURS.length]);
+      line.dataset.class = name;
+      svg.append(line);
+      for (const plane of planes) {
+        const dot = document.createElementNS(ns, "circle");
+        dot.setAttribute("cx", sx(plane.position_mm[axis])); dot.setAttribute("cy", sy(plane.scores[name]));
+        dot.setAttribute("r", 3); dot.setAttribute("fill", COLOURS[k % COLOURS.length]);
+        dot.dataset.index = plane.index; dot.dataset.class = name;
+        const tip = document.createElementNS(ns, "title");
+        tip.textContent = `plane ${plane.index} (${plane.position_mm[axis].toFixed(1)} mm): ${name} ${plane.scores[name].toFixed(3)}`;
+        dot.append(tip);
+        dot.addEventListener("click", () => onPick(plane));
+        svg.append(dot);
+      }
+    });
+    const caption = document.createElement("p");
+    caption.className = "decision";
+    caption.textContent = `${doc.output}: ${doc.decision.class} (${doc.decision.rule} over ${planes.length} ${doc.plane} planes); best plane ${best.index}. Click a point to show its plane.`;
+    container.append(caption, svg);
+  }
+
+  function spread(planes, axis) {
+    const values = planes.map((p) => p.position_mm[axis]);
+    return Math.max(...values) - Math.min(...values);
+  }
+
+  window.DeepinferViewer = { show, showInput, moveTo, crosshairLps, setOpacity, renderScores, renderPlaneScores, labelColormap };
 })();
