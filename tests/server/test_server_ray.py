@@ -101,6 +101,9 @@ def test_a_job_on_ray_reports_progress_and_matches_a_local_run(
     served.write_bytes(http.get(final["outputs"]["ProstateMask"]).content)
     expected = sitk.GetArrayFromImage(sitk.ReadImage(str(local)))
     assert expected.any() and np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(served))), expected)
+    (statistics,) = [url for name, url in final["files"].items() if name.endswith("Mask.statistics.json")]
+    local_rows = json.loads((tmp_path / "seg.statistics.json").read_text(encoding="utf-8"))["labels"]
+    assert http.get(statistics).json()["labels"] == local_rows  # the same statistics, label for label
 
 
 def test_a_running_job_on_ray_is_cancelled_and_the_next_one_runs(
