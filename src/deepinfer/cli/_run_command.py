@@ -99,83 +99,41 @@ def _series_choice(card: ModelCard, values: Sequence[str]) -> dict[str, str]:
     return chosen
 
 
-def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | None = None) -> typer.Typer:
-    """A one-command Typer app whose options are the card's inputs, outputs and typed parameters
-    (``remote``: the server given before the command, the default of ``--server``)."""
-    input_names = ", ".join(m.name for m in card.inputs)
-    common = [
-        inspect.Parameter(
-            "inputs",
-            _KW,
-            annotation=Annotated[
-                list[str],
-                typer.Option(
-                    "-i",
-                    "--input",
-                    metavar="[NAME=]PATH",
-                    help=f"Input image file or DICOM folder ({input_names}).",
-                ),
-            ],
-        ),
-        inspect.Parameter(
-            "outputs",
-            _KW,
-            annotation=Annotated[
-                list[str],
-                typer.Option(
-                    "-o",
-                    "--output",
-                    metavar="[NAME=]PATH",
-                    help="Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores; .dcm: a DICOM SEG and "
-                    "SR of a DICOM input's labelmap); others go beside it.",
-                ),
-            ],
-        ),
-        inspect.Parameter(
-            "series",
-            _KW,
-            default=[],
-            annotation=Annotated[
-                list[str],
-                typer.Option(
-                    "--series",
-                    metavar="[NAME=]UID",
-                    help="The DICOM series (SeriesInstanceUID) to read from a DICOM folder or zip that holds several.",
-                ),
-            ],
-        ),
-        inspect.Parameter(
-            "threads",
-            _KW,
-            default=None,
-            annotation=Annotated[
-                int | None, typer.Option(min=1, help="CPU threads for the network (default: all cores).")
-            ],
-        ),
-        inspect.Parameter(
-            "report",
-            _KW,
-            default=False,
-            annotation=Annotated[
-                bool,
-                typer.Option(
-                    "--report/--no-report", help="Also write STEM.report.png: the result outlined on the input."
-                ),
-            ],
-        ),
-        inspect.Parameter(
-            "progress",
-            _KW,
-            default=ProgressMode.rich,
-            annotation=Annotated[
-                ProgressMode,
-                typer.Option(help="Progress display: rich, json (one JSON line per update on stderr) or none."),
-            ],
-        ),
+OUTPUT_HELP = (
+    "Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores; .dcm: a DICOM SEG and SR of a DICOM input's "
+    "labelmap); others go beside it."
+)
+
+
+def _option(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, _KW, default=default, annotation=annotation)
+
+
+def _common_parameters(card: ModelCard, remote: RemoteTarget | None) -> list[inspect.Parameter]:
+    """The options every generated ``run`` command has: inputs, outputs, series, threads, picture, progress,
+    runtime and precision, the server, and ``--store``."""
+    inputs = ", ".join(m.name for m in card.inputs)
+    input_help = f"Input image file, DICOM folder or zip, or dicomweb:// URL ({inputs})."
+    named = "[NAME=]PATH"
+    series_help = "The DICOM series (SeriesInstanceUID) to read from a DICOM folder or zip that holds several."
+    progress_help = "Progress display: rich, json (one JSON line per update on stderr) or none."
+    report_help = "Also write STEM.report.png: the result outlined on the input."
+    return [
+        _option("inputs", Annotated[list[str], typer.Option("-i", "--input", metavar=named, help=input_help)]),
+        _option("outputs", Annotated[list[str], typer.Option("-o", "--output", metavar=named, help=OUTPUT_HELP)]),
+        _option("series", Annotated[list[str], typer.Option("--series", metavar="[NAME=]UID", help=series_help)], []),
+        _option("threads", Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")], None),
+        _option("report", Annotated[bool, typer.Option("--report/--no-report", help=report_help)], False),
+        _option("progress", Annotated[ProgressMode, typer.Option(help=progress_help)], ProgressMode.rich),
         *runtime_parameters(),
         *remote_parameters(remote),
         store_option(),
     ]
+
+
+def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | None = None) -> typer.Typer:
+    """A one-command Typer app whose options are the card's inputs, outputs and typed parameters
+    (``remote``: the server given before the command, the default of ``--server``)."""
     names = [p.name for p in card.parameters]
 
     def command(**values: Any) -> None:
@@ -183,7 +141,7 @@ def model_app(card: ModelCard, card_dir: Path | None, remote: RemoteTarget | Non
         _run(card, card_dir, values, chosen, remote)
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*common, *(_parameter_signature(p) for p in card.parameters)]
+        [*_common_parameters(card, remote), *(_parameter_signature(p) for p in card.parameters)]
     )
     description = (card.description or card.name).strip()
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
