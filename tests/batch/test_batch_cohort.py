@@ -19,7 +19,8 @@ from deepinfer._exceptions import UsageError
 from deepinfer.batch import COLUMNS, GIB, Case, find_cases, plan_workers
 from deepinfer.card import load_card
 from deepinfer.cli import run_cli
-from realparts import require
+from dicom_series import UID_ROOT, colin27_block, write_series
+from realparts import need, require
 
 FAILED_EXIT = 5
 
@@ -190,3 +191,27 @@ def test_with_runtime_auto_one_case_measures_alone_and_every_worker_runs_its_cho
     # ran the remembered choice. Two workers measuring at once would both say "measured".
     assert {how for _, how in chosen} == {"measured", "remembered"}
     assert len({runtime for runtime, _ in chosen}) == 1
+
+
+def test_dicom_series_cases_give_a_seg_and_sr_each(card_file: Path, tmp_path: Path, home: Path) -> None:
+    """--format .dcm: every DICOM series case gets its labelmap as a SEG of that series, with the SR beside it;
+    a NIfTI case among them fails alone (a SEG needs source DICOM images)."""
+    need("highdicom", "DICOM SEG output needs highdicom")
+    import pydicom
+
+    cohort = tmp_path / "cohort"
+    write_series(colin27_block(), cohort / "first", f"{UID_ROOT}.31")
+    write_series(colin27_block((32, 40, 12)), cohort / "second", f"{UID_ROOT}.32")
+    sitk.WriteImage(colin27_block(), str(cohort / "plain.nii.gz"))
+    out = tmp_path / "out"
+    assert batch(card_file, cohort, out, "--workers", "1", "--format", ".dcm") == FAILED_EXIT
+    rows = manifest_rows(out)
+    assert {case: row["status"] for case, row in rows.items()} == {
+        "first": "succeeded", "second": "succeeded", "plain": "failed"
+    }  # fmt: skip
+    assert "needs the source DICOM images" in rows["plain"]["error"]
+    for case, series in (("first", f"{UID_ROOT}.31"), ("second", f"{UID_ROOT}.32")):
+        seg = pydicom.dcmread(out / case / "Mask.dcm")
+        assert seg.Modality == "SEG"
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series
+        assert pydicom.dcmread(out / case / "Mask.sr.dcm").Modality == "SR"

@@ -63,7 +63,8 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
         raise UsageError(f"{card.id}: its parameter(s) {', '.join(clash)} clash with batch options")
     from deepinfer.imaging import SUPPORTED_SUFFIXES  # (imaging imports numpy: not at the CLI's start)
 
-    Suffix = enum.Enum("Suffix", {s: s for s in SUPPORTED_SUFFIXES})  # type: ignore[misc]
+    formats = (*SUPPORTED_SUFFIXES, ".dcm")  # .dcm: each case's labelmap as a DICOM SEG (+ SR) of its DICOM series
+    Suffix = enum.Enum("Suffix", {s: s for s in formats})  # type: ignore[misc]
     common = [
         _option("inputs", str, inspect.Parameter.empty, "--inputs", help="A folder of images or DICOM series "
                 "folders (one case each), a quoted glob, or a CSV with a case_id column and one column per input."),
@@ -75,7 +76,8 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
                 help="CPU threads per worker (default: the cores shared out among the workers)."),
         _option("force", bool, False, "--force", help="Redo every case, even those whose outputs are up to date."),
         _option("report", bool, False, "--report/--no-report", help="Also write OUTPUT.report.png per case."),
-        _option("suffix", Suffix, Suffix(".nii.gz"), "--format", help="Output image format."),
+        _option("suffix", Suffix, Suffix(".nii.gz"), "--format",
+                help="Output image format; .dcm writes a labelmap as a DICOM SEG and SR of each case's series."),
         _option("progress", ProgressMode, ProgressMode.rich, "--progress",
                 help="Progress display: rich, json (one JSON line per event on stderr) or none."),
         _option("ray", str | None, None, "--ray", metavar="ADDRESS",
