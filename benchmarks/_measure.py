@@ -84,6 +84,17 @@ def median_table(rows: list[Measurement], reference: str) -> str:
     return "\n".join(lines)
 
 
+def deepbet_weights() -> dict[str, str]:
+    """The verified cache files of the deepbet card's two networks, ``bbox`` and ``model`` (fetched if needed):
+    what deepbet's own code is given in the comparisons."""
+    from deepinfer.registry import default_registry
+    from deepinfer.store import ArtifactStore
+
+    card = default_registry().get("brain-extraction-deepbet")
+    store = ArtifactStore()
+    return {name: str(store.fetch(card.artifact(name))) for name in ("bbox", "model")}
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 

@@ -4,6 +4,11 @@ one machine, in one run: cases per hour and peak memory, and whether the masks a
 worker, stopped by its PIDs afterwards): ``deepinfer batch --ray ADDRESS --workers 2``, against the local batch.
 
     .venv/bin/python benchmarks/batch.py [--workers 2] [--copies 8] [--runtime torchscript] [--ray] [--no-loop]
+                                         [--deepbet]
+
+With ``--deepbet``, also a shell loop of deepbet 1.0.2's own extraction (``BrainExtraction(...).run``, what its
+CLI runs per file; one fresh process per case, given the same weight files, on the CPU), with each batch mask's
+Dice against deepbet's.
 
 The cohort (``--copies`` volumes, at least 8): Colin27 with skull (Debian mricron-data) and the MNI152 2009a
 template (from the nilearn wheel, fetched by the card's example artifact), each as is, reoriented to LAS and
@@ -26,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from _measure import repo_root
+from _measure import deepbet_weights, mask_dice, repo_root
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from ray_cluster import RayCluster
@@ -107,6 +112,26 @@ def same_masks(cohort: list[Path], out: Path, reference: Path, loop: bool) -> in
     return same
 
 
+DEEPBET_CASE = """
+import warnings
+warnings.filterwarnings("ignore")
+from deepbet.bet import BrainExtraction
+BrainExtraction(no_gpu=True, model_path={model!r}, bbox_model_path={bbox!r}).run({source!r}, mask_path={target!r})
+"""
+
+
+def deepbet_loop(cohort: list[Path], out: Path) -> tuple[float, float]:
+    """Wall seconds and the largest peak RSS (MB) of deepbet's own extraction run once per case, each in a fresh
+    process (a shell loop over its CLI)."""
+    weights = deepbet_weights()
+    out.mkdir()
+    start, peaks = time.perf_counter(), []
+    for path in cohort:
+        code = DEEPBET_CASE.format(source=str(path), target=str(out / path.name), **weights)
+        peaks.append(timed([sys.executable, "-c", code])[1])
+    return time.perf_counter() - start, max(peaks)
+
+
 def worker_peak(out: Path) -> float:
     from deepinfer.batch import read_manifest
 
@@ -138,6 +163,7 @@ def main() -> None:
     )
     parser.add_argument("--ray", action="store_true", help="also the batch on a single-node Ray cluster")
     parser.add_argument("--no-loop", dest="loop", action="store_false", help="skip the loop of deepinfer run")
+    parser.add_argument("--deepbet", action="store_true", help="also a shell loop of deepbet's own extraction")
     args = parser.parse_args()
     from deepinfer.batch import read_manifest
 
@@ -167,6 +193,10 @@ def main() -> None:
             f"| `deepinfer batch --workers {args.workers}` | {batch_s:.1f} | {3600 * n / batch_s:.0f} | "
             f"{worker_peak(root / 'batch'):.0f} (a worker; {args.workers} at once) |"
         )
+        if args.deepbet:
+            deepbet_s, deepbet_peak = deepbet_loop(cohort, root / "deepbet")
+            rate = 3600 * n / deepbet_s
+            print(f"| loop of deepbet's own extraction | {deepbet_s:.1f} | {rate:.0f} | {deepbet_peak:.0f} |")
         if args.ray:
             ray_s, ray_out = on_ray(root, CARD, root / "cohort", args.workers, args.runtime)
             print(
@@ -179,6 +209,13 @@ def main() -> None:
             same = same_masks(cohort, root / "batch", loop_out, loop=True)
             print(
                 f"throughput ratio batch / loop: {loop_s / batch_s:.2f}×; masks identical voxel for voxel: {same}/{n}"
+            )
+        if args.deepbet:
+            masks = [(root / "batch" / p.name[:-7] / "BrainMask.nii.gz", root / "deepbet" / p.name) for p in cohort]
+            dice = [mask_dice(ours, theirs) or 0.0 for ours, theirs in masks]  # (0: deepbet wrote no mask)
+            print(
+                f"throughput ratio batch / deepbet loop: {deepbet_s / batch_s:.2f}×; Dice of the batch masks against "
+                f"deepbet's: min {min(dice):.4f}, median {float(np.median(dice)):.4f}"
             )
         if args.ray:
             same = same_masks(cohort, ray_out, root / "batch", loop=False)

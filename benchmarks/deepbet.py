@@ -20,7 +20,16 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
-from _measure import Measurement, compile_bytecode, mask_dice, measure, median_table, repo_root, table
+from _measure import (
+    Measurement,
+    compile_bytecode,
+    deepbet_weights,
+    mask_dice,
+    measure,
+    median_table,
+    repo_root,
+    table,
+)
 
 sys.path.insert(0, str(repo_root() / "tests"))
 from realparts import COLIN27
@@ -93,16 +102,6 @@ print(json.dumps({{"inner_s": end - start, "parts": parts}}))
 """
 
 
-def weight_files() -> dict[str, str]:
-    """The verified cache files of the card's two networks (fetched now if needed)."""
-    from deepinfer.registry import default_registry
-    from deepinfer.store import ArtifactStore
-
-    card = default_registry().get(CARD)
-    store = ArtifactStore()
-    return {name: str(store.fetch(card.artifact(name))) for name in ("bbox", "model")}
-
-
 def export_onnx_card(folder: Path) -> Path:
     target = folder / "onnx-card"
     command = [sys.executable, "-m", "deepinfer", "card", "export-onnx", CARD, "-o", str(target)]
@@ -124,7 +123,7 @@ def main() -> None:
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX card (and its export)")
     args = parser.parse_args()
     compile_bytecode()
-    weights = weight_files()
+    weights = deepbet_weights()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         onnx_card = None if args.no_onnx else export_onnx_card(folder)

@@ -29,8 +29,8 @@ from pathlib import Path
 from statistics import median
 
 from _flops import conv_flops
-from _measure import Measurement, compile_bytecode, mask_dice, measure, repo_root
-from deepbet import DEEPBET, weight_files
+from _measure import Measurement, compile_bytecode, deepbet_weights, mask_dice, measure, repo_root
+from deepbet import DEEPBET
 from taps import TAPS
 
 sys.path.insert(0, str(repo_root() / "tests"))
@@ -129,7 +129,7 @@ def taps_model() -> Path:
 
 
 def deepbet_rows(folder: Path, repeat: int) -> list[Row]:
-    weights = weight_files()
+    weights = deepbet_weights()
     modes = {mode: folder / f"deepbet_{mode}.nii.gz" for mode in ("exact", "fast")}
     for mode, target in modes.items():
         measure("warm-up", deepinfer_code(DEEPBET_CARD, "T1", COLIN27, target, mode))
