@@ -61,9 +61,10 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "open_checked", "read_limited", "remove_path", "resolve_inside", "sha256_file"
     ],
     "deepinfer.imaging": [
-        "DicomAlgorithm", "DicomSource", "GENERIC_CODE", "Geometry", "INSTALL_HINT", "SUPPORTED_SUFFIXES", "Volume",
-        "check_source_grid", "dicom_bytes", "image_files", "image_suffix", "measurement_report", "read_dicom_source",
-        "read_volume", "require_highdicom", "segment_labels", "segmentation", "volume_from_sitk", "volume_to_sitk",
+        "BestPlane", "ClassScoresSummary", "DicomAlgorithm", "DicomSource", "GENERIC_CODE", "Geometry", "INSTALL_HINT",
+        "SUPPORTED_SUFFIXES", "Volume", "check_source_grid", "class_scores_report", "dicom_bytes", "image_files",
+        "image_suffix", "measurement_report", "read_dicom_source", "read_volume", "require_highdicom", "segment_labels",
+        "segmentation", "volume_from_sitk", "volume_to_sitk",
         "write_volume"
     ],
     "deepinfer.dicomweb": [
@@ -93,8 +94,8 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "dicom_sr_path", "estimate_working_bytes", "fetch_artifact", "file_outputs", "input_warnings",
         "is_dicom_output", "label_statistics", "labelled_volume_ml", "output_stem", "plan_outputs", "provenance_path",
         "provenance_record", "run_model", "runtime_record", "score_outputs", "scores_csv_path", "scores_document",
-        "stage_statistics", "statistics_paths", "storage_error", "store_dicom_outputs", "volume_outputs",
-        "write_report"
+        "scores_json_path", "stage_statistics", "statistics_paths", "storage_error", "store_dicom_outputs",
+        "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
         "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",

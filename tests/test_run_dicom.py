@@ -179,7 +179,8 @@ def test_only_a_labelmap_output_can_be_dicom(
 ) -> None:
     code = run(str(card), "-i", str(series), "-o", str(tmp_path / "r.nii.gz"), "-o", f"Scores={tmp_path / 's.dcm'}")
     assert code == 2
-    assert "only a labelmap output can be written as DICOM (a SEG); Scores is not one" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert "only a labelmap output (a SEG) or class scores (an SR) can be written as DICOM; Scores is neither" in err
     assert not any(tmp_path.iterdir())
 
 

@@ -101,7 +101,7 @@ def _series_choice(card: ModelCard, values: Sequence[str]) -> dict[str, str]:
 
 OUTPUT_HELP = (
     "Output file (.nii.gz, .nii, .nrrd, .mha; .json for class scores; .dcm: a DICOM SEG and SR of a DICOM input's "
-    "labelmap); others go beside it."
+    "labelmap, or a DICOM SR of its class scores); others go beside it."
 )
 
 
@@ -161,7 +161,7 @@ def _run(
     remote: RemoteTarget | None = None,
 ) -> None:
     from deepinfer.pipeline import no_progress
-    from deepinfer.run import dicom_sr_path, file_outputs, is_dicom_output, plan_outputs, run_model
+    from deepinfer.run import dicom_sr_path, file_outputs, is_dicom_output, plan_outputs, run_model, scores_json_path
 
     err = Console(stderr=True)
     input_texts = _named(card, options["inputs"], [m.name for m in card.inputs], "input")
@@ -202,7 +202,9 @@ def _run(
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for name, path in result.outputs.items():
         err.print(f"[green]✓[/] {name} → {path}", highlight=False, soft_wrap=True)
-        if is_dicom_output(path):
+        if is_dicom_output(path) and name in getattr(result, "scores", {}):
+            err.print(f"[green]✓[/] {name} JSON, CSV → {scores_json_path(path)}", highlight=False, soft_wrap=True)
+        elif is_dicom_output(path):
             err.print(f"[green]✓[/] {name} volumes (DICOM SR) → {dicom_sr_path(path)}", highlight=False, soft_wrap=True)
     print_statistics(err, getattr(result, "statistics", {}))
     if options["store"]:

@@ -6,7 +6,8 @@ reads the inputs, estimates the working memory (:func:`check_working_memory`), r
 runtime (or the card's container), and writes every output with its provenance sidecar
 (:func:`provenance_record`), per-label statistics of labelmaps (:func:`label_statistics`) and a picture through
 :class:`StagedOutputs`: all or nothing. A labelmap output named ``.dcm`` is written as a DICOM SEG of the source
-series with a DICOM SR of its volumes beside it (:func:`dicom_sr_path`).
+series with a DICOM SR of its volumes beside it (:func:`dicom_sr_path`); a class-scores output named ``.dcm`` is a
+DICOM SR of the scores, with their JSON and CSV beside it (:func:`scores_json_path`).
 :func:`plan_outputs` says where a card's outputs go for a primary output path.
 """
 
@@ -25,7 +26,7 @@ from deepinfer.run._plan import (
 )
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
 from deepinfer.run._run import RunResult, fetch_artifact, labelled_volume_ml, run_model, write_report
-from deepinfer.run._scores import decision_summary, scores_csv_path, scores_document
+from deepinfer.run._scores import decision_summary, scores_csv_path, scores_document, scores_json_path
 from deepinfer.run._statistics import label_statistics, stage_statistics, statistics_paths
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "score_outputs",
     "scores_csv_path",
     "scores_document",
+    "scores_json_path",
     "stage_statistics",
     "statistics_paths",
     "storage_error",

@@ -39,8 +39,11 @@ def file_outputs(card: ModelCard) -> list[str]:
 
 def _check_suffix(card: ModelCard, name: str, path: Path) -> None:
     if name in score_outputs(card):
-        if not path.name.lower().endswith(".json"):
-            raise UsageError(f"{path}: the class scores {name} of {card.id} are written as JSON; name a .json file")
+        if not path.name.lower().endswith((".json", DICOM_SUFFIX)):
+            raise UsageError(
+                f"{path}: the class scores {name} of {card.id} are written as JSON (or a DICOM SR of a DICOM input); "
+                "name a .json or .dcm file"
+            )
     elif image_suffix(path) is None and not path.name.lower().endswith(DICOM_SUFFIX):
         formats = ", ".join((*SUPPORTED_SUFFIXES, DICOM_SUFFIX))
         raise UsageError(f"{path}: unsupported output format; use one of {formats} (.dcm: a DICOM SEG)")

@@ -21,7 +21,7 @@ from deepinfer.run._memory import check_working_memory
 from deepinfer.run._outputs import StagedOutputs, storage_error
 from deepinfer.run._plan import check_inputs, provenance_path
 from deepinfer.run._provenance import input_warnings, provenance_record, runtime_record
-from deepinfer.run._scores import score_members, stage_scores
+from deepinfer.run._scores import score_members, scores_json_path, stage_scores
 from deepinfer.run._statistics import output_statistics, stage_statistics
 from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore
@@ -137,7 +137,9 @@ def run_model(
     statistics = output_statistics(card, computed.volumes, volumes_in, outputs)
     if statistics:
         record["statistics"] = statistics
-    dicom, dicom_warnings = dicom_files(card, inputs, volumes_in, computed.volumes, outputs, statistics)
+    dicom, dicom_warnings = dicom_files(
+        card, inputs, volumes_in, computed.volumes, outputs, statistics, computed.scores
+    )
     if dicom_warnings:
         warnings += dicom_warnings
         record["warnings"] = warnings
@@ -229,10 +231,12 @@ def _write_outputs(
             stage_file(staged, target, data)
         for name, path in outputs.items():
             output = {"name": name, "file": path.name}
-            if path in dicom:
-                output["dicom_sr"] = dicom_sr_path(path).name
-            elif name in computed.scores:
+            if name in computed.scores:
                 stage_scores(staged, members[name], computed.scores[name], path, record)
+                if path in dicom:  # the file is the scores' DICOM SR; their JSON and CSV are beside it
+                    output["json"] = scores_json_path(path).name
+            elif path in dicom:
+                output["dicom_sr"] = dicom_sr_path(path).name
             else:
                 staged.volume(computed.volumes[name], path)
             staged.json({**record, "output": output}, provenance_path(path))

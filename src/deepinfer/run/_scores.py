@@ -1,5 +1,6 @@
 """Class-score outputs as files: ``scores.json`` (the decision, the best planes per class and every plane's
-scores with its index and physical position) and ``scores.csv`` beside it (one row per plane).
+scores with its index and physical position) and ``scores.csv`` beside it (one row per plane). An output named
+``scores.dcm`` is a DICOM SR of the scores (:mod:`deepinfer.run._dicom_outputs`) with the same JSON and CSV beside it.
 
 Positions are the LPS coordinates (mm) of each plane's centre; ``index`` is the plane's index along the input's
 own storage axis ``input_axis`` (0: i, 1: j, 2: k), the slice number a viewer of the input shows.
@@ -27,8 +28,14 @@ _DIGITS = 6
 
 
 def scores_csv_path(output: Path) -> Path:
-    """``scores.json`` → ``scores.csv``."""
+    """``scores.json`` (or ``scores.dcm``) → ``scores.csv``."""
     return output.with_suffix(".csv")
+
+
+def scores_json_path(output: Path) -> Path:
+    """Where the JSON of a class-scores output goes: the output itself, or ``STEM.json`` beside a ``.dcm`` one (the
+    DICOM SR of the scores)."""
+    return output if output.suffix.lower() == ".json" else output.with_suffix(".json")
 
 
 def _position(point: Any) -> list[float]:
@@ -98,8 +105,9 @@ def score_members(card: ModelCard, scores: Mapping[str, ClassScores]) -> dict[st
 def stage_scores(
     staged: StagedOutputs, member: ClassScoresMember, scores: ClassScores, path: Path, record: Mapping[str, Any]
 ) -> None:
-    """Stage ``path`` (JSON), the CSV beside it and nothing else (the caller stages the provenance)."""
-    staged.json({**scores_document(member, scores), "model": record["model"]}, path)
+    """Stage the JSON at ``path`` (``STEM.json`` beside a ``.dcm`` path), the CSV beside it and nothing else (the
+    caller stages the provenance and a DICOM SR)."""
+    staged.json({**scores_document(member, scores), "model": record["model"]}, scores_json_path(path))
     staged.text(scores_csv(member, scores), scores_csv_path(path))
 
 
