@@ -1,12 +1,15 @@
-"""Independent read-back of the DICOM objects deepinfer writes: dcmqi's SEG decoder and dicom3tools' validator.
+"""Independent read-back of the DICOM objects deepinfer writes: dcmqi's SEG decoder and TID 1500 reader, and
+dicom3tools' validator.
 
 Import it as ``from dicom_readback import ...`` (imaging and run tests share it)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +24,17 @@ def dciodvfy_errors(path: Path) -> list[str]:
     require(shutil.which("dciodvfy") is not None, "dciodvfy needs the Debian package dicom3tools")
     done = subprocess.run(["dciodvfy", str(path)], capture_output=True, encoding="utf-8", check=False)
     return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
+
+
+def dcmqi_measurements(report: Path, folder: Path) -> list[dict[str, Any]]:
+    """The measurement groups of a TID 1500 report as dcmqi's ``tid1500reader`` reads them (its JSON)."""
+    dcmqi = need("dcmqi", "dcmqi (PyPI) reads TID 1500 reports independently of highdicom")
+    tool = Path(str(dcmqi.__file__)).parent / "bin" / "tid1500reader"
+    folder.mkdir()
+    metadata = folder / "report.json"
+    subprocess.run([str(tool), "--inputDICOM", str(report), "--outputMetadata", str(metadata)],
+                   capture_output=True, encoding="utf-8", check=True)  # fmt: skip
+    return list(json.loads(metadata.read_text(encoding="utf-8"))["Measurements"])
 
 
 def dcmqi_labelmap(seg: Path, reference: Volume, folder: Path) -> npt.NDArray[np.int64]:

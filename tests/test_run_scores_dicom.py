@@ -1,10 +1,11 @@
 """``deepinfer run CLASSIFIER -i DICOM_SERIES -o scores.dcm``: a DICOM SR (TID 1500) of the class scores in the
-source study, with the JSON and CSV of the same run beside it; read back by highdicom (and checked by dciodvfy)
-it holds the JSON's decision, volume-level scores and best planes (an axial plane of an axial series references
-its source image). A non-DICOM input is refused before anything is read.
+source study, with the JSON and CSV of the same run beside it. Read back by highdicom and by dcmqi's tid1500reader
+(and checked by dciodvfy) it holds the JSON's decision, volume-level scores and best planes; an axial plane of an
+axial series references its source image, a plane across the slices its centre point only. A non-DICOM input, or a
+series with a path-like UID, is refused with nothing written.
 
 Real parts: Colin27 (Debian mricron-data) written as a DICOM series; a real ONNX plane classifier run by ONNX
-Runtime; highdicom and dicom3tools.
+Runtime; highdicom, dcmqi and dicom3tools.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pytest
 
 from deepinfer.cli import run_cli
 from deepinfer.imaging import read_dicom_source
-from dicom_readback import dciodvfy_errors
-from dicom_series import UID_ROOT, colin27_block, sagittal, write_series
+from dicom_readback import dciodvfy_errors, dcmqi_measurements
+from dicom_series import UID_ROOT, colin27_block, edit_header, sagittal, write_series
 from plane_networks import plane_mean_card
 from realparts import need
 
@@ -91,6 +92,12 @@ def test_scores_sr_holds_the_decision_scores_and_best_planes_of_the_json(
         (image,) = best.referenced_images
         assert image.referenced_sop_instance_uid == uids[plane["index"]]
         assert algorithm_name(group) == "plane-mean (Plane mean (test classifier))"
+    read = {group["TrackingIdentifier"]: group for group in dcmqi_measurements(out, tmp_path / "dcmqi")}
+    assert read["volume-level decision"]["Finding"]["CodeMeaning"] == "mean"
+    for name in document["classes"]:
+        volume, best = (float(item["value"]) for item in read[name]["measurementItems"])
+        assert volume == pytest.approx(document["decision"]["scores"][name], abs=1e-5)
+        assert best == pytest.approx(document["best_planes"][name]["score"], abs=1e-5)
 
 
 def algorithm_name(group: Any) -> str:
@@ -129,3 +136,18 @@ def test_a_coronal_best_plane_of_a_sagittal_series_has_its_point_and_no_image(
     centre = document["best_planes"]["mean"]["position_mm"]
     assert np.asarray(point.value, dtype=float).ravel() == pytest.approx(centre, abs=1e-3)
     assert dciodvfy_errors(out / "s.dcm") == []
+
+
+def test_a_series_with_a_path_like_study_uid_exits_3_and_writes_nothing(
+    card: Path, colin27: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need("highdicom", "DICOM SR output needs highdicom (deepinfer[dicom])")
+    files = write_series(colin27_block((16, 16, 5)), tmp_path / "series", f"{UID_ROOT}.72")
+    for path in files:
+        edit_header(path, lambda dataset: setattr(dataset, "StudyInstanceUID", "../../etc"))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run(str(card), "-i", str(tmp_path / "series"), "-o", str(out / "scores.dcm")) == 3
+    message = " ".join(capsys.readouterr().err.split())
+    assert "its StudyInstanceUID '../../etc' is not a valid DICOM UID" in message
+    assert "Traceback" not in message and not any(out.iterdir())

@@ -151,7 +151,19 @@ def class_scores_report(
     except (ValueError, TypeError, AttributeError, KeyError) as error:  # what highdicom raises on odd headers
         raise InputError(f"{where}: no DICOM SR can be made of it ({error})") from None
     sr.SeriesDescription = f"{algorithm.name} class scores (research use only)"[:_LO]
+    sr.CodingSchemeIdentificationSequence = [_private_scheme()]
     return sr
+
+
+def _private_scheme() -> Any:
+    """The SOP Common module's identification of the private coding scheme (required when one is used)."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = PRIVATE_SCHEME
+    item.CodingSchemeName = "deepinfer class scores"
+    item.CodingSchemeResponsibleOrganization = "deepinfer"
+    return item
 
 
 def _report(hd: Any, summary: ClassScoresSummary, source: DicomSource, algorithm: DicomAlgorithm, software: str) -> Any:
