@@ -169,7 +169,7 @@ def test_a_dcm_output_is_refused_for_a_server_run_before_connecting(card: Path, 
 
     target = RemoteTarget("http://127.0.0.1:9")  # nothing listens there: the refusal comes first
     outputs = {"Regions": tmp_path / "r.dcm"}
-    with pytest.raises(UsageError, match="a DICOM SEG output is written by a local run"):
+    with pytest.raises(UsageError, match=r"a DICOM output \(SEG, or SR of class scores\) is written by a local run"):
         run_remote(target, load_card(card), {"T1": colin27}, outputs, {}, no_progress)
     assert not any(tmp_path.iterdir())
 

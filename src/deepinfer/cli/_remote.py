@@ -69,8 +69,8 @@ def run_remote(
     dicom = [path for path in outputs.values() if is_dicom_output(path)]
     if dicom:
         raise UsageError(
-            f"{dicom[0]}: a DICOM SEG output is written by a local run (it needs the source DICOM series, which a "
-            "server does not take); run without --server, or write .nii.gz"
+            f"{dicom[0]}: a DICOM output (SEG, or SR of class scores) is written by a local run (it needs the source "
+            "DICOM series, which a server does not take); run without --server, or write .nii.gz (.json for scores)"
         )
     for name, path in inputs.items():
         if path.is_dir() or image_suffix(path) not in UPLOAD_SUFFIXES:
