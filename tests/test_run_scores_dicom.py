@@ -2,7 +2,7 @@
 source study, with the JSON and CSV of the same run beside it. Read back by highdicom and by dcmqi's tid1500reader
 (and checked by dciodvfy) it holds the JSON's decision, volume-level scores and best planes; an axial plane of an
 axial series references its source image, a plane across the slices its centre point only. A non-DICOM input, or a
-series with a path-like UID, is refused with nothing written.
+series with a path-like UID, is refused with nothing written; without highdicom the error says how to install it.
 
 Real parts: Colin27 (Debian mricron-data) written as a DICOM series; a real ONNX plane classifier run by ONNX
 Runtime; highdicom, dcmqi and dicom3tools.
@@ -11,6 +11,8 @@ Runtime; highdicom, dcmqi and dicom3tools.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,19 @@ def test_a_series_with_a_path_like_study_uid_exits_3_and_writes_nothing(
     message = " ".join(capsys.readouterr().err.split())
     assert "its StudyInstanceUID '../../etc' is not a valid DICOM UID" in message
     assert "Traceback" not in message and not any(out.iterdir())
+
+
+def test_without_highdicom_a_dcm_scores_output_says_how_to_install_it(card: Path, series: Path, tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['highdicom'] = None  # as on a plain install: importing it fails\n"
+        "from deepinfer.cli import run_cli\n"
+        f"sys.exit(run_cli(['run', {str(card)!r}, '-i', {str(series)!r}, '-o', {str(tmp_path / 's.dcm')!r},"
+        " '--progress', 'none']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, encoding="utf-8", check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: DICOM SEG and SR output needs highdicom: pip install 'deepinfer[dicom]'"
+    ]
+    assert not any(tmp_path.iterdir())
