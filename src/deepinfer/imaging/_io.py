@@ -37,7 +37,7 @@ from deepinfer._exceptions import DeepInferError, InputError, UsageError
 from deepinfer.card import SeriesRule
 from deepinfer.imaging._convert import volume_from_sitk, volume_to_sitk
 from deepinfer.imaging._detached import detached_data_files
-from deepinfer.imaging._dicom import is_dicom_zip, read_dicom_series, read_dicom_zip
+from deepinfer.imaging._dicom import is_dicom_file, is_dicom_zip, read_dicom_file, read_dicom_series, read_dicom_zip
 from deepinfer.imaging._nifti import NiftiLayout, nifti_is_complete, nifti_nonfinite_voxels, nifti_voxel_sizes
 from deepinfer.imaging._sitk import simpleitk
 from deepinfer.imaging._volume import Geometry, Volume
@@ -91,10 +91,8 @@ def read_volume(
     path = Path(path)
     nifti: NiftiLayout | None = None
     dicom_zip = path.is_file() and is_dicom_zip(path)
-    if path.is_dir() or dicom_zip:
-        image, metadata = read_dicom_zip(path, series, series_uid) if dicom_zip else read_dicom_series(
-            path, series, series_uid
-        )
+    if path.is_dir() or dicom_zip or (path.is_file() and image_suffix(path) is None and is_dicom_file(path)):
+        image, metadata = _read_dicom(path, series, series_uid, dicom_zip)
         _check_layout(path, image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
         _check_grid(path, image)
     elif path.is_file():
@@ -112,13 +110,27 @@ def read_volume(
     return volume
 
 
+def _read_dicom(
+    path: Path, series: SeriesRule | None, series_uid: str | None, dicom_zip: bool
+) -> tuple[Any, dict[str, str]]:
+    """A DICOM folder, zip, or single (ultrasound) file as a SimpleITK image and its metadata."""
+    cap = max_image_bytes()
+    if dicom_zip:
+        return read_dicom_zip(path, series, series_uid, cap=cap)
+    if path.is_dir():
+        return read_dicom_series(path, series, series_uid, cap=cap)
+    if series_uid is not None:
+        raise InputError(f"{path}: one DICOM file holds one series; --series is for a folder or zip")
+    return read_dicom_file(path, cap)
+
+
 def image_files(path: Path | str, *, self_contained: bool = False) -> list[Path]:
     """The files reading ``path`` opens: the file and its detached voxel data (checked as by
     :func:`read_volume`), every file below a DICOM folder, sorted, or a DICOM zip itself."""
     path = Path(path)
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
-    if is_dicom_zip(path):
+    if is_dicom_zip(path) or (image_suffix(path) is None and is_dicom_file(path)):
         return [path]
     return [path, *detached_data_files(path, _kind(path), self_contained=self_contained)]
 
@@ -127,7 +139,9 @@ def _kind(path: Path) -> str:
     suffix = image_suffix(path)
     if suffix is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
-        raise InputError(f"{path}: unsupported file type (expected {supported}, a DICOM folder or a DICOM .zip)")
+        raise InputError(
+            f"{path}: unsupported file type (expected {supported}, a DICOM folder or .zip, or an ultrasound .dcm)"
+        )
     return _FORMATS[suffix]
 
 
