@@ -1,6 +1,8 @@
 """Hostile corpus, part 3: DICOM inputs. Series whose slices break the grid (tilt, duplicate or missing slices,
 non-uniform spacing, mixed orientations, multi-frame objects from pydicom's own files), zips that try to leave
 their folder, broken headers and folders that hold several series: each refused with an InputError (exit 3).
+Ultrasound files (``us-*``, pydicom's own real US file edited) with truncated pixel data, absurd or
+memory-busting frame counts, an unknown transfer syntax or zero/negative/NaN region sizes.
 Series a DICOM SEG would copy bad UIDs from (path-like, too long) or could not place (no frame of reference) are
 refused when the SEG is made (``dicom-seg-*``)."""
 
@@ -19,6 +21,7 @@ from deepinfer import InputError
 from deepinfer.card import Label
 from deepinfer.imaging import DicomAlgorithm, read_dicom_source, read_volume, segment_labels, segmentation
 from dicom_series import BROKEN_SERIES, UID_ROOT, colin27_block, edit_header, write_series
+from ultrasound_files import edited_us, region, with_regions
 
 
 def read(build: Callable[[Path], Path]) -> Attack:
@@ -97,7 +100,57 @@ def _set(dataset: Any, keyword: str, value: str | None) -> None:
 
 _NOT_A_UID = r"is not a valid DICOM UID; no DICOM SEG is written"
 
+
+def _short_pixel_data(dataset: Any) -> None:
+    dataset.PixelData = dataset.PixelData[: len(dataset.PixelData) // 2]
+
+
+def _frames(count: str) -> Callable[[Any], None]:
+    def change(dataset: Any) -> None:
+        dataset.NumberOfFrames = count
+
+    return change
+
+
+def _huge(dataset: Any) -> None:
+    dataset.NumberOfFrames = "90000"
+    dataset.Rows = dataset.Columns = 4096
+
+
+def _cut_file(root: Path) -> Path:
+    """A real US file whose copy stopped inside its pixel data."""
+    path = edited_us(lambda dataset: None)(root)
+    path.write_bytes(path.read_bytes()[:-40_000])
+    return path
+
+
+def _unknown_syntax(root: Path) -> Path:
+    """A real US file whose file meta names a transfer syntax no decoder knows (same length: the bytes stay valid)."""
+    path = edited_us(lambda dataset: None)(root)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"1.2.840.10008.1.2.1\0", b"1.2.840.10008.1.2.9\0", 1))
+    return path
+
+
+ULTRASOUND_CASES: list[Hostile] = [
+    hostile("us-short-pixel-data", read(edited_us(_short_pixel_data)), InputError, r"us\.dcm is truncated"),
+    hostile("us-cut-file", read(_cut_file), InputError, r"us\.dcm (is truncated|is a broken DICOM file)"),
+    hostile("us-absurd-frames", read(edited_us(_frames("1000000000"))), InputError, "claims 1000000000 frames"),
+    hostile("us-negative-frames", read(edited_us(_frames("-3"))), InputError, "claims -3 frames"),
+    hostile("us-frames-over-memory-cap", read(edited_us(_huge)), InputError, r"GiB allowed \(DEEPINFER_MAX_IMAGE"),
+    hostile("us-unknown-transfer-syntax", read(_unknown_syntax), InputError, "cannot be decoded .not supported."),
+    *(
+        hostile(f"us-region-{name}", read(edited_us(with_regions(region(value, 0.02)))), InputError, match)
+        for name, value, match in (
+            ("zero", 0.0, r"region 1 gives PhysicalDeltaX = 0\.0 cm"),
+            ("negative", -0.02, r"PhysicalDeltaX = -0\.02 cm .must be a positive"),
+            ("nan", float("nan"), "PhysicalDeltaX = nan cm"),
+        )
+    ),
+]
+
 DICOM_CASES: list[Hostile] = [
+    *ULTRASOUND_CASES,
     *(hostile(f"dicom-{name}", read(build), InputError, match) for name, (build, match) in BROKEN_SERIES.items()),
     hostile("dicom-zip-dotdot", read(_zip([("../evil.dcm", b"x")])), InputError, r"refused: .*'\.\.'"),
     hostile("dicom-zip-absolute", read(_zip([("/tmp/evil.dcm", b"x")])), InputError, "refused: member refused"),

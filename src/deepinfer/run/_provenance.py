@@ -38,7 +38,22 @@ def input_warnings(volumes: Mapping[str, Volume], inputs: Mapping[str, Path]) ->
                 f"{inputs[name]}: the input looks empty (every voxel of input {name} is {value}); "
                 "the result is unlikely to mean anything"
             )
+        warnings += frame_warnings(volume, name, inputs[name])
     return warnings
+
+
+def frame_warnings(volume: Volume, name: str, path: Path) -> list[str]:
+    """For an ultrasound volume of frames: its spacing note when the spacing is a guess, and that its third
+    axis is time (plane positions along it are frame times, not millimetres)."""
+    if volume.metadata.get("third_axis") != "time":
+        return []
+    notes = [volume.metadata["warning"]] if "warning" in volume.metadata else []
+    frames, milliseconds = volume.metadata.get("frames", "?"), volume.metadata.get("frame_time_ms", "?")
+    notes.append(
+        f"{path}: input {name} is ultrasound, {frames} frame(s): its third axis is time ({milliseconds} ms a "
+        "frame), not space, and its grid has no patient position; plane positions along it are times in ms"
+    )
+    return notes
 
 
 def provenance_record(

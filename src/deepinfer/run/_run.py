@@ -26,6 +26,8 @@ from deepinfer.run._statistics import output_statistics, stage_statistics
 from deepinfer.runners import NetworkCache, card_network_cache
 from deepinfer.store import ArtifactStore
 
+_IMAGE_OUTPUTS = ("volume", "labelmap", "probability_map")
+
 if TYPE_CHECKING:
     from deepinfer.container import ContainerOptions
 
@@ -111,6 +113,7 @@ def run_model(
     started_at = datetime.now(UTC)
     start = clock()
     volumes_in = read_inputs(card, inputs, self_contained, series or {})
+    check_frame_outputs(card, inputs, volumes_in, outputs)
     warnings = input_warnings(volumes_in, inputs)
     read_s = clock() - start
     if card.runtime.type == "container":
@@ -266,12 +269,36 @@ def read_inputs(
     }
 
 
+def check_frame_outputs(
+    card: ModelCard, inputs: Mapping[str, Path], volumes: Mapping[str, Volume], outputs: Mapping[str, Path]
+) -> None:
+    """Refuse image outputs of an ultrasound volume of frames: its grid (time along the third axis, no patient
+    position) written as an image file would pass for a physical one. Class scores are what such a run gives."""
+    frames = [name for name, volume in volumes.items() if volume.metadata.get("third_axis") == "time"]
+    kinds = {member.name: member.type for member in card.outputs}
+    images = [name for name in outputs if kinds.get(name) in _IMAGE_OUTPUTS]
+    if frames and images:
+        raise InputError(
+            f"{inputs[frames[0]]}: an ultrasound volume of frames (its third axis is time, its grid has no patient "
+            f"position) gives no image output; {card.ref}'s {', '.join(images)} would be written on a grid that "
+            "is not physical. Run a plane classifier (class scores) on it"
+        )
+
+
 def _record_series(record: dict[str, Any], volumes: Mapping[str, Volume]) -> None:
-    """Which DICOM series each DICOM input was read from, in the provenance's input records."""
+    """Which DICOM series each DICOM input was read from, in the provenance's input records (and, for an
+    ultrasound volume of frames, its frame count, frame time and where its spacing came from)."""
     for name, volume in volumes.items():
         if "dicom_series_uid" in volume.metadata and name in record["inputs"]:
             keys = ("dicom_series_uid", "dicom_description", "dicom_modality", "dicom_files")
             record["inputs"][name]["dicom_series"] = {k[6:]: volume.metadata[k] for k in keys if k in volume.metadata}
+        if volume.metadata.get("third_axis") == "time" and name in record["inputs"]:
+            record["inputs"][name]["frames"] = {
+                "count": int(volume.metadata.get("frames", "0")),
+                "third_axis": "time",
+                "frame_time_ms": float(volume.metadata.get("frame_time_ms", "1")),
+                "spacing": volume.metadata.get("spacing_note", ""),
+            }
 
 
 def check_in_process(card: ModelCard) -> None:
