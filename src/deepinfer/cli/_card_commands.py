@@ -1,4 +1,4 @@
-"""``deepinfer card validate|import-legacy|import-monai|export-onnx|init|test``: model cards."""
+"""``deepinfer card validate|import-legacy|import-monai|import-nnunet|export-onnx|init|test``: model cards."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from rich.console import Console
 from deepinfer._exceptions import UsageError
 from deepinfer.card import dump_card, load_legacy, read_card_json
 from deepinfer.cli._card_export import card_export_onnx
-from deepinfer.cli._card_import import card_import_monai
+from deepinfer.cli._card_import import card_import_monai, card_import_nnunet
 from deepinfer.cli._package_commands import card_init, card_test
 from deepinfer.cli._render import print_json
 
 card_app = typer.Typer(help="Model cards: validate, import 2017 DeepInfer files.", no_args_is_help=True)
 card_app.command("export-onnx")(card_export_onnx)
 card_app.command("import-monai")(card_import_monai)
+card_app.command("import-nnunet")(card_import_nnunet)
 card_app.command("init")(card_init)
 card_app.command("test")(card_test)
 out = Console()

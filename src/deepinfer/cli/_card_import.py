@@ -1,4 +1,5 @@
-"""``deepinfer card import-monai BUNDLE -o CARD_DIR``: a MONAI bundle as a card folder."""
+"""``deepinfer card import-monai BUNDLE -o CARD_DIR`` and ``deepinfer card import-nnunet RESULTS -o CARD_DIR``:
+a MONAI bundle or an nnU-Net v2 results folder as a card folder."""
 
 from __future__ import annotations
 
@@ -41,3 +42,30 @@ def card_import_monai(
         err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     hint = f"deepinfer card validate {path}" + (f" && deepinfer card test {path}" if card.examples else "")
     err.print(f"next: {hint}", highlight=False, soft_wrap=True, markup=False)
+
+
+def card_import_nnunet(
+    results: Annotated[
+        Path,
+        typer.Argument(help="An nnU-Net v2 results folder (dataset.json, plans.json, fold_N/checkpoint_final.pth)."),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The new card folder (card.json and networks).")],
+    configuration: Annotated[
+        str, typer.Option("--configuration", help="The plans' configuration the folder was trained with.")
+    ] = "3d_fullres",
+    folds: Annotated[str, typer.Option("--folds", help="Folds to ensemble: 0,1,... or all.")] = "0",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing card folder.")] = False,
+) -> None:
+    """Import an nnU-Net v2 model: plans.json and dataset.json → nnU-Net's own inference as pipeline steps (crop
+    to nonzero, normalization, resampling, Gaussian sliding window, mirroring, fold average, softmax, argmax);
+    each fold's weights (loaded as plain data, never unpickled as code) → one ONNX network, checked against torch.
+    Cascades, region-based training, 2D and anisotropic plans, custom trainers and other normalizations are listed
+    in one refusal (exit 3). Needs nnU-Net's network classes (pip install dynamic-network-architectures)."""
+    from deepinfer.package import import_nnunet_results
+
+    err = Console(stderr=True)
+    card, path = import_nnunet_results(results, output, configuration=configuration, folds=folds, force=force)
+    err.print(f"[green]✓[/] wrote {path} ({card.ref}, {len(card.pipeline)} steps)", highlight=False, soft_wrap=True)
+    for note in card.notes:
+        err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
+    err.print(f"next: deepinfer card validate {path}", highlight=False, soft_wrap=True, markup=False)

@@ -11,6 +11,7 @@ from deepinfer.package._export_card import check_exportable, convert_card_to_onn
 from deepinfer.package._fast_check import check_fast_mode, compare_modes
 from deepinfer.package._init_card import draft_card, member_name
 from deepinfer.package._monai_bundle import import_monai_bundle
+from deepinfer.package._nnunet_import import import_nnunet_results
 
 __all__ = [
     "EXPORT_ID_SUFFIX",
@@ -29,6 +30,7 @@ __all__ = [
     "example_volume",
     "image_card",
     "import_monai_bundle",
+    "import_nnunet_results",
     "member_name",
     "pinned_requirements",
     "protocol_args",

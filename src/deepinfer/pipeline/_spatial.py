@@ -241,14 +241,21 @@ class Pad(PipelineStep):
 
 
 class RestoreGeometry(PipelineStep):
-    """Apply the undo stack in reverse, so the image lies on the input's exact grid."""
+    """Apply the undo stack in reverse, so the image lies on the input's exact grid; with ``levels``, undo
+    only that many of the last grid changes (e.g. resample back, then an activation, then the rest)."""
 
     name = "restore_geometry"
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, levels: int | None = None) -> None:
+        self.levels = None if levels is None else check.integer("levels", levels, minimum=1)
 
     def apply(self, state: PipelineState) -> None:
+        if self.levels is not None:
+            if len(state.undo) < self.levels:
+                raise PipelineError(f"restore_geometry: {self.levels} levels asked, {len(state.undo)} to undo")
+            for _ in range(self.levels):
+                state.image = state.undo.pop()(state.image)
+            return
         while state.undo:
             state.image = state.undo.pop()(state.image)
         if not state.image.geometry.same_as(state.source.geometry):

@@ -1,0 +1,304 @@
+"""``deepinfer card import-nnunet RESULTS -o CARD_DIR``: an nnU-Net v2 results folder as a verified card folder.
+
+``dataset.json`` and ``plans.json`` are read as data (``_nnunet_plans``); each fold's ``checkpoint_final.pth``
+with ``torch.load(weights_only=True)`` (numpy scalars and dtypes allowed, nothing else: a checkpoint that needs
+any other class is refused, so no code in it runs); ``postprocessing.pkl`` is never read. The network is rebuilt
+from the plans' architecture (allowlisted ``dynamic_network_architectures`` classes), loaded with the weights,
+wrapped so that it takes deepinfer's (i, j, k) axis order, exported to ONNX with torch and checked against torch.
+The pipeline is nnU-Net's inference (the ``*_nnunet`` steps). Every problem is listed in one :class:`CardError`
+(exit 3); nothing is written unless the whole import succeeds.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from deepinfer._exceptions import CardError, Problem, UsageError
+from deepinfer.card import ModelCard, parse_card
+from deepinfer.package._init_card import _PALETTE, member_name
+from deepinfer.package._monai_bundle import ImportPlan, artifact, read_json, write_card_folder
+from deepinfer.package._nnunet_plans import DATASET, PLANS, NnunetPlan, read_dataset, read_plans
+from deepinfer.pipeline import validate_card_pipeline
+from deepinfer.store import resolve_inside
+
+CHECKPOINT: Final = "checkpoint_final.pth"
+MAX_CHECKPOINT_BYTES: Final = 4 << 30
+MAX_FOLDS: Final = 16
+ONNX_TOLERANCE: Final = 1e-3
+INSTALL_HINT: Final = (
+    "importing an nnU-Net model needs nnU-Net's network classes: pip install dynamic-network-architectures "
+    "(or nnunetv2; pin torch to the build you have with a constraints file so no other torch is pulled)"
+)
+# trainers whose inference is nnU-Net's default (the variants only change the training schedule)
+TRAINERS: Final = re.compile(r"nnUNetTrainer(_\d+epochs)?(_NoMirroring)?")
+
+
+def parse_folds(folds: str, root: Path) -> list[str]:
+    """``"0,1"`` → ``["0", "1"]``; ``"all"`` → every ``fold_N`` folder with a final checkpoint, in order."""
+    if folds == "all":
+        found = sorted(
+            (p.name.removeprefix("fold_") for p in root.glob("fold_*") if (p / CHECKPOINT).is_file()),
+            key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0, name),
+        )
+        if not found:
+            raise UsageError(f"{root}: no fold_*/{CHECKPOINT} found")
+        return found[:MAX_FOLDS]
+    names = [part.strip() for part in folds.split(",") if part.strip()]
+    if not names or len(names) > MAX_FOLDS or any(not (n.isdigit() or n == "all") for n in names):
+        raise UsageError(f"--folds: give fold numbers like 0,1 (at most {MAX_FOLDS}) or 'all', got {folds!r}")
+    return list(dict.fromkeys(names))
+
+
+def load_checkpoint(path: Path, where: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """The checkpoint as plain data, or None with the problem recorded (never unpickles anything else)."""
+    import pickle
+
+    import torch
+
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        problems.append(Problem(where, f"larger than {MAX_CHECKPOINT_BYTES >> 30} GiB: not a checkpoint"))
+        return None
+    scalar = np._core.multiarray.scalar  # type: ignore[attr-defined]  # numpy 2's location of its scalar loader
+    data_only = [scalar, np.dtype, *(type(np.dtype(k)) for k in "?bhilqBHILQefdg")]
+    try:
+        with torch.serialization.safe_globals(data_only):
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as error:
+        first = str(error).strip().splitlines()[-1][:300] if str(error).strip() else type(error).__name__
+        problems.append(
+            Problem(where, f"not a plain weights checkpoint (refused without running it: {first})"),
+        )
+        return None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("network_weights"), dict):
+        problems.append(Problem(where, "no 'network_weights' state dict: not an nnU-Net v2 checkpoint"))
+        return None
+    return loaded
+
+
+def check_checkpoint(checkpoint: dict[str, Any], plan: NnunetPlan, where: str, problems: list[Problem]) -> list[int]:
+    """The trainer and configuration the checkpoint was made with; returns its mirroring axes (nnU-Net order)."""
+    trainer = checkpoint.get("trainer_name")
+    if not isinstance(trainer, str) or not TRAINERS.fullmatch(trainer):
+        problems.append(
+            Problem(
+                f"{where}:trainer_name",
+                f"trainer {str(trainer)[:80]!r} may override nnU-Net's inference: only nnUNetTrainer (and its "
+                "epoch-count and NoMirroring variants) are supported",
+            )
+        )
+    init = checkpoint.get("init_args")
+    configuration = init.get("configuration") if isinstance(init, dict) else None
+    if configuration is not None and configuration != plan.configuration:
+        problems.append(Problem(f"{where}:init_args.configuration", f"trained as {configuration!r}"))
+    axes = checkpoint.get("inference_allowed_mirroring_axes")
+    if axes is None:
+        return []
+    if not isinstance(axes, list | tuple) or any(a not in (0, 1, 2) for a in axes):
+        problems.append(Problem(f"{where}:inference_allowed_mirroring_axes", f"must list axes 0..2, got {axes!r}"))
+        return []
+    return sorted({int(a) for a in axes})
+
+
+def to_deepinfer_axis(axis: int, transpose: list[int]) -> int:
+    """nnU-Net's axis ``axis`` (after ``transpose_forward`` of SimpleITK's z, y, x) as deepinfer's i, j, k axis."""
+    return 2 - transpose[axis]
+
+
+def in_deepinfer_order(values: list[Any], transpose: list[int]) -> list[Any]:
+    ordered: list[Any] = [None] * 3
+    for axis, value in enumerate(values):
+        ordered[to_deepinfer_axis(axis, transpose)] = value
+    return ordered
+
+
+def read_folder(
+    results: Path, configuration: str, folds: str
+) -> tuple[NnunetPlan, dict[str, dict[str, Any]], list[int]]:
+    """The plan, each fold's checkpoint (name → data) and the mirroring axes; raises with every problem."""
+    if not results.is_dir():
+        raise UsageError(f"{results}: not a folder (an nnU-Net results folder has dataset.json, plans.json, fold_N/)")
+    root = results.resolve()
+    problems: list[Problem] = []
+    plan = NnunetPlan(configuration)
+    dataset, plans = read_json(root, DATASET, problems), read_json(root, PLANS, problems)
+    if dataset is not None:
+        read_dataset(dataset, plan, problems)
+    if plans is not None:
+        read_plans(plans, plan, problems)
+    checkpoints: dict[str, dict[str, Any]] = {}
+    mirror_axes: list[int] | None = None
+    for fold in parse_folds(folds, root):
+        where = f"fold_{fold}/{CHECKPOINT}"
+        try:
+            path = resolve_inside(root, where)
+        except ValueError as error:
+            problems.append(Problem(where, f"refused: {error}"))
+            continue
+        if not path.is_file():
+            problems.append(Problem(where, "missing"))
+            continue
+        checkpoint = load_checkpoint(path, where, problems)
+        if checkpoint is not None:
+            axes = check_checkpoint(checkpoint, plan, where, problems)
+            if mirror_axes is not None and axes != mirror_axes:
+                problems.append(Problem(where, f"mirroring axes {axes} differ from another fold's {mirror_axes}"))
+            mirror_axes = axes
+            checkpoints[fold] = checkpoint
+    if len(plan.channels) > 1:
+        problems.append(
+            Problem(f"{DATASET}:$.channel_names", "several input channels are not supported yet (one card input only)")
+        )
+    if problems:
+        raise CardError(str(results), problems)
+    return plan, checkpoints, mirror_axes or []
+
+
+def pipeline_steps(plan: NnunetPlan, networks: list[str], mirror_axes: list[int]) -> list[dict[str, Any]]:
+    """nnU-Net's inference as card steps (per-axis values in deepinfer's order)."""
+    labels = sorted(plan.labels)
+    steps: list[dict[str, Any]] = [
+        {"step": "crop_nonzero", "params": {}},
+        {"step": "normalize_nnunet", "params": {"channels": plan.normalization}},
+        {
+            "step": "resample_nnunet",
+            "params": {
+                "spacing": in_deepinfer_order(plan.spacing, plan.transpose),
+                "order": plan.data_order,
+                "inverse_order": plan.probability_order,
+                "inverse_float16": True,
+            },
+        },
+        {
+            "step": "sliding_window_nnunet",
+            "params": {
+                "roi": in_deepinfer_order(plan.patch, plan.transpose),
+                "networks": networks,
+                "step_size": {"param": "step_size"},
+                "mirror": {"param": "tta"},
+                "mirror_axes": sorted(to_deepinfer_axis(a, plan.transpose) for a in mirror_axes),
+                "accumulate": "float16",  # as nnU-Net's predictor
+            },
+        },
+        {"step": "restore_geometry", "params": {"levels": 1}},  # logits back onto the cropped grid (order 1)
+        {"step": "activation", "params": {"function": "softmax"}},
+        {"step": "restore_geometry", "params": {}},  # then the crop is reverted (probabilities 0 outside)
+    ]
+    steps += [
+        {
+            "step": "output",
+            "params": {"name": member_name(f"probability_{plan.labels[v]}", "probability"), "channel": v},
+        }
+        for v in labels[1:]
+    ]
+    steps += [
+        {"step": "argmax", "params": {"labels": labels}},
+        {"step": "output", "params": {"name": "segmentation", "dtype": "uint8"}},
+    ]
+    return steps
+
+
+def card_document(plan: NnunetPlan, folds: list[str], mirror_axes: list[int], notes: list[str]) -> dict[str, Any]:
+    from deepinfer.card import slugify
+
+    names = [f"fold_{fold}" for fold in folds]
+    labels = [
+        {"value": v, "name": n, "color": _PALETTE[(v - 1) % len(_PALETTE)]} for v, n in sorted(plan.labels.items()) if v
+    ]
+    probabilities = [
+        {
+            "type": "probability_map",
+            "name": member_name(f"probability_{plan.labels[v]}", "probability"),
+            "description": f"nnU-Net's softmax probability of {plan.labels[v]!r}",
+        }
+        for v in sorted(plan.labels)[1:]
+    ]
+    return {
+        "id": slugify(f"nnunet-{plan.dataset_name}-{plan.configuration}"),
+        "name": f"nnU-Net {plan.dataset_name} ({plan.configuration})",
+        "version": "1.0.0",
+        "task": "segmentation",
+        "modality": "unspecified",
+        "anatomy": "unspecified",
+        "description": f"nnU-Net v2 model {plan.dataset_name}, configuration {plan.configuration}, folds "
+        f"{', '.join(folds)}, imported by deepinfer card import-nnunet.",
+        "authors": [],
+        "license": {"code": "NOASSERTION", "weights": "NOASSERTION"},
+        "tags": ["nnunet"],
+        "notes": notes,
+        "inputs": [{"type": "volume", "name": member_name(plan.channels[0], "image"), "modality": "unspecified"}],
+        "outputs": [{"type": "labelmap", "name": "segmentation", "labels": labels}, *probabilities],
+        "parameters": [
+            {
+                "type": "bool",
+                "name": "tta",
+                "title": "Mirroring test-time augmentation",
+                "default": True,
+                "description": f"Average over inputs mirrored along nnU-Net's axes {mirror_axes} (nnU-Net's default).",
+            },
+            {
+                "type": "float",
+                "name": "step_size",
+                "title": "Sliding-window step",
+                "default": 0.5,
+                "minimum": 0.1,
+                "maximum": 1.0,
+                "description": "Window step as a fraction of the patch (nnU-Net: 0.5).",
+            },
+        ],
+        "artifacts": [],
+        "runtime": {"type": "onnx"},
+        "pipeline": pipeline_steps(plan, names, mirror_axes),
+    }
+
+
+def plan_import(results: Path, scratch: Path, configuration: str = "3d_fullres", folds: str = "0") -> ImportPlan:
+    """Read and check a results folder and export its folds' networks into ``scratch``; raises
+    :class:`CardError` with every problem, or returns the card to write."""
+    plan, checkpoints, mirror_axes = read_folder(results, configuration, folds)
+    from deepinfer.package._nnunet_network import axis_wrapper, build_network, export_onnx
+
+    problems: list[Problem] = []
+    files: dict[str, Path] = {}
+    artifacts = []
+    notes = [
+        "Imported from an nnU-Net v2 results folder by deepinfer card import-nnunet: the pipeline is nnU-Net's "
+        "predictor (crop to nonzero, normalization, resampling, Gaussian sliding window, mirroring, fold average, "
+        "resampling back, softmax, argmax). postprocessing.pkl is not read and no postprocessing is applied.",
+    ]
+    shape = (1, len(plan.channels), *in_deepinfer_order(plan.patch, plan.transpose))
+    for fold, checkpoint in checkpoints.items():
+        where = f"fold_{fold}/{CHECKPOINT}"
+        network = build_network(plan, checkpoint["network_weights"], where, problems)
+        if network is None:
+            continue
+        target = scratch / f"fold_{fold}.onnx"
+        difference = export_onnx(axis_wrapper(network, plan.transpose), tuple(shape), target)
+        if difference > ONNX_TOLERANCE:
+            problems.append(Problem(where, f"the ONNX export differs from torch by {difference:.2g}"))
+        notes.append(f"fold_{fold}: ONNX export checked against torch, max |difference| {difference:.2g}.")
+        files[f"fold_{fold}.onnx"] = target
+        artifacts.append(artifact(f"fold_{fold}", f"fold_{fold}.onnx", target))
+    if problems:
+        raise CardError(str(results), problems)
+    document = card_document(plan, list(checkpoints), mirror_axes, notes)
+    document["artifacts"] = artifacts
+    card = parse_card(document, str(results))
+    found = validate_card_pipeline(card)
+    if found:  # a mapping that gives an invalid step is a bug here; say so rather than write the card
+        raise CardError(f"{results} (the imported card)", found)
+    return ImportPlan(card, files)
+
+
+def import_nnunet_results(
+    results: Path, card_dir: Path, *, configuration: str = "3d_fullres", folds: str = "0", force: bool = False
+) -> tuple[ModelCard, Path]:
+    """Import the nnU-Net v2 results folder ``results`` (``dataset.json``, ``plans.json``, ``fold_N/``) as a card
+    folder ``card_dir``; returns the card and its file. ``folds``: ``"0,1"`` or ``"all"``."""
+    with tempfile.TemporaryDirectory(prefix="deepinfer-nnunet-") as scratch:
+        plan = plan_import(results, Path(scratch), configuration, folds)
+        return plan.card, write_card_folder(plan, card_dir, force)

@@ -1,0 +1,149 @@
+"""Train a tiny real nnU-Net v2 model on Colin27 brain masks, then predict with nnU-Net's own predictor.
+
+Run as a script (nnU-Net reads its folders from the environment at import time and its predictor uses
+multiprocessing): ``python nnunet_training.py train WORK FOLDS`` and
+``python nnunet_training.py predict WORK RESULTS FOLDS MIRROR IMAGE OUT.npz``. Training goes through nnU-Net's
+Python API (fingerprint, plans, preprocessing, a trainer subclass with a few iterations), so the results folder
+has nnU-Net's real plans.json, dataset.json and checkpoint format; the model is poor but its output is not trivial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+COLIN = Path("/usr/share/mricron/templates")
+DATASET_ID = 501
+DATASET = f"Dataset{DATASET_ID:03d}_Brain"
+SPACING = 4.0
+
+
+def coarse(
+    image: sitk.Image,
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    spacing: tuple[float, float, float] = (SPACING, SPACING, SPACING),
+) -> sitk.Image:
+    """``image`` on a coarse grid (linear), moved by ``shift_mm`` so variants differ in content."""
+    size = [round(n * s / t) for n, s, t in zip(image.GetSize(), image.GetSpacing(), spacing, strict=True)]
+    transform = sitk.TranslationTransform(3, shift_mm)
+    return sitk.Resample(image, size, transform, sitk.sitkLinear, image.GetOrigin(), spacing, image.GetDirection(), 0.0)
+
+
+def cases() -> list[tuple[sitk.Image, sitk.Image]]:
+    t1 = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2.nii.gz")), sitk.sitkFloat32)
+    brain = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2bet.nii.gz")), sitk.sitkFloat32)
+    found = []
+    for shift in ((0.0, 0.0, 0.0), (6.0, -4.0, 3.0), (-5.0, 7.0, -6.0), (3.0, 3.0, 8.0)):
+        image, mask = coarse(t1, shift), coarse(brain, shift)
+        label = sitk.Cast(mask > 0, sitk.sitkUInt8)
+        found.append((image, label))
+    flipped = [(sitk.Flip(i, [True, False, False]), sitk.Flip(m, [True, False, False])) for i, m in found[:2]]
+    return found + flipped
+
+
+def held_out() -> sitk.Image:
+    t1 = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2.nii.gz")), sitk.sitkFloat32)
+    # another grid than the training data's, so that resampling to the plans' spacing and back is exercised
+    return sitk.Flip(coarse(t1, (-3.0, -6.0, 4.0), (3.5, 4.5, 5.0)), [False, True, False])
+
+
+def write_raw(raw: Path) -> None:
+    folder = raw / DATASET
+    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (folder / "labelsTr").mkdir(parents=True, exist_ok=True)
+    all_cases = cases()
+    for index, (image, label) in enumerate(all_cases):
+        sitk.WriteImage(image, str(folder / "imagesTr" / f"brain_{index:03d}_0000.nii.gz"))
+        sitk.WriteImage(label, str(folder / "labelsTr" / f"brain_{index:03d}.nii.gz"))
+    dataset = {
+        "channel_names": {"0": "T1"},
+        "labels": {"background": 0, "brain": 1},
+        "numTraining": len(all_cases),
+        "file_ending": ".nii.gz",
+        "name": "Brain",
+    }
+    (folder / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+
+
+def train(work: Path, folds: list[int]) -> None:
+    import torch
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprints,
+        plan_experiments,
+        preprocess,
+    )
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    CPU = torch.device("cpu")
+
+    class TinyTrainer(nnUNetTrainer):
+        def __init__(
+            self,
+            plans: dict,
+            configuration: str,
+            fold: int,
+            dataset_json: dict,
+            device: torch.device = CPU,
+        ) -> None:
+            super().__init__(plans, configuration, fold, dataset_json, device)
+            self.num_iterations_per_epoch = 6
+            self.num_val_iterations_per_epoch = 1
+            self.num_epochs = 1
+
+    write_raw(work / "raw")
+    extract_fingerprints([DATASET_ID], num_processes=1, check_dataset_integrity=False, show_progress_bar=False)
+    plan_experiments([DATASET_ID])
+    preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(1,), show_progress_bar=False)
+    preprocessed = work / "preprocessed" / DATASET
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text(encoding="utf-8"))
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text(encoding="utf-8"))
+    torch.manual_seed(0)
+    for fold in folds:
+        plans["continue_training"] = False
+        trainer = TinyTrainer(dict(plans), "3d_fullres", fold, dataset_json, torch.device("cpu"))
+        trainer.run_training()
+        # the predictor finds trainers by name inside nnunetv2: name the base class (same network, same inference)
+        final = Path(trainer.output_folder) / "checkpoint_final.pth"
+        checkpoint = torch.load(final, map_location="cpu", weights_only=False)
+        checkpoint["trainer_name"] = "nnUNetTrainer"
+        torch.save(checkpoint, final)
+    sitk.WriteImage(held_out(), str(work / "held_out.nii.gz"))
+
+
+def write_held_out(work: Path) -> None:
+    sitk.WriteImage(held_out(), str(work / "held_out.nii.gz"))
+
+
+def predict(results: Path, folds: list[int], mirror: bool, image_file: Path, out: Path) -> None:
+    import torch
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    torch.set_num_threads(2)
+    predictor = nnUNetPredictor(
+        tile_step_size=0.5, use_gaussian=True, use_mirroring=mirror, device=torch.device("cpu"), allow_tqdm=False
+    )
+    predictor.initialize_from_trained_model_folder(str(results), use_folds=tuple(folds))
+    image, properties = SimpleITKIO().read_images([str(image_file)])
+    segmentation, probabilities = predictor.predict_single_npy_array(image, properties, None, None, True)
+    np.savez(out, segmentation=segmentation, probabilities=probabilities)
+
+
+def main(argv: list[str]) -> None:
+    work = Path(argv[1])
+    for name in ("raw", "preprocessed", "results"):
+        os.environ[f"nnUNet_{name}"] = str(work / name)
+    if argv[0] == "train":
+        train(work, [int(f) for f in argv[2].split(",")])
+    else:
+        folds = [int(f) for f in argv[3].split(",")]
+        predict(Path(argv[2]), folds, argv[4] == "1", Path(argv[5]), Path(argv[6]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
