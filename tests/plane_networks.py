@@ -64,3 +64,30 @@ def plane_mean_card(folder: Path, plane: str = "axial", rule: str = "max", **inf
     path = folder / "plane-mean.json"
     path.write_text(json.dumps(card, indent=2), encoding="utf-8")
     return path
+
+
+def plane_classifier_onnx(
+    path: Path, layout: str = "NCHW", channels: int = 1, size: tuple[int, int] | None = (32, 32), classes: int = 4
+) -> Path:
+    """A 2D classifier ending in a softmax: ``classes`` scores per picture from its mean value ``m`` (logit k is
+    ``k · m``, so brighter pictures favour the last class). ``size`` None leaves H and W free in the graph."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    height, width = size if size is not None else ("H", "W")
+    dims: list[Any] = ["N", height, width, channels] if layout == "NHWC" else ["N", channels, height, width]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, dims)
+    scores = helper.make_tensor_value_info("class_probabilities", TensorProto.FLOAT, ["N", classes])
+    weights = numpy_helper.from_array(np.arange(classes, dtype=np.float32).reshape(1, classes), "weights")
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Flatten", ["mean"], ["column"], axis=1),
+        helper.make_node("MatMul", ["column", "weights"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["class_probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "plane_classifier", [image], [scores], initializer=[weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

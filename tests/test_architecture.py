@@ -110,10 +110,11 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "ManagerSettings", "RetentionPolicy", "UPLOAD_SUFFIXES", "display_name", "scrub_paths", "upload_suffix"
     ],
     "deepinfer.package": [
-        "BuildResult", "EXPORT_ID_SUFFIX", "EXPORT_MIN_DICE", "ExampleCheck", "build_image", "check_examples",
-        "check_exportable", "check_fast_mode", "compare", "compare_modes", "container_card", "convert_card_to_onnx",
-        "draft_card", "example_volume", "image_card", "import_monai_bundle", "import_nnunet_results", "member_name",
-        "pinned_requirements", "protocol_args", "run_example", "site_packages"
+        "BuildResult", "CARD_TEMPLATES", "CardTemplate", "EXPORT_ID_SUFFIX", "EXPORT_MIN_DICE", "ExampleCheck",
+        "build_image", "check_examples", "check_exportable", "check_fast_mode", "compare", "compare_modes",
+        "container_card", "convert_card_to_onnx", "draft_card", "draft_classifier_card", "example_volume",
+        "image_card", "import_monai_bundle", "import_nnunet_results", "member_name", "pinned_requirements",
+        "protocol_args", "run_example", "site_packages"
     ],
     "deepinfer.batch": [
         "BatchOptions", "BatchResult", "CASE_ID_COLUMN", "COLUMNS", "Case", "CaseRecord", "Cohort", "DEFAULT_SUFFIX",

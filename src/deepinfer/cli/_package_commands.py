@@ -29,21 +29,57 @@ def card_init(
     model: Annotated[Path, typer.Argument(help="The trained network as an ONNX file.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the card here (else print it).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing card file.")] = False,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="segmentation (a 3D network, sliding window) or classification (a 2D classifier run on every plane).",
+        ),
+    ] = "segmentation",
+    plane: Annotated[
+        str, typer.Option("--plane", help="classification: axial, coronal, sagittal or frames (default plane).")
+    ] = "axial",
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="classification: the class names in the network's output order, comma-separated."
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", help="classification: start from a card template (spine-planes)."),
+    ] = None,
 ) -> None:
     """Draft a card from an ONNX file: inputs/outputs from its graph, sha256 and size filled in, a runnable
-    pipeline to adjust. Put the card in the model's folder (file sources stay inside the card's folder)."""
-    from deepinfer.package import draft_card
-
+    pipeline to adjust. Put the card in the model's folder (file sources stay inside the card's folder).
+    With --task classification (or --template) the network is a 2D classifier run plane by plane."""
     target = output or model.with_name("card.json")
     if output is not None and output.exists() and not force:
         raise UsageError(f"{output} exists; use --force to overwrite it")
-    card = draft_card(model, target)
+    if task not in ("segmentation", "classification"):
+        raise UsageError(f"--task {task!r}: choose segmentation or classification")
+    if task == "classification" or template is not None:
+        from deepinfer.package import draft_classifier_card
+
+        names = [name.strip() for name in classes.split(",")] if classes is not None else None
+        card = draft_classifier_card(model, target, plane=plane, classes=names, template=template)
+    else:
+        if classes is not None or plane != "axial":
+            raise UsageError("--classes and --plane draft classification cards; add --task classification")
+        from deepinfer.package import draft_card
+
+        card = draft_card(model, target)
     text = dump_card(card)
     if output is None:
         out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
     output.write_text(text, encoding="utf-8")
-    err.print(f"[green]✓[/] wrote {output}: edit modality, anatomy, license, labels, pipeline; add examples")
+    todo = (
+        "replace the TODOs, check classes and preprocessing"
+        if card.task == "classification"
+        else ("edit modality, anatomy, license, labels, pipeline")
+    )
+    err.print(f"[green]✓[/] wrote {output}: {todo}; add examples", highlight=False)
 
 
 def card_test(

@@ -48,7 +48,7 @@ def _channels(shape: list[Any]) -> int:
     return shape[1] if len(shape) > 1 and isinstance(shape[1], int) and shape[1] > 0 else 1
 
 
-def _relative_source(model: Path, card_path: Path) -> str:
+def relative_source(model: Path, card_path: Path) -> str:
     folder = card_path.resolve().parent
     resolved = model.resolve()
     if not resolved.is_relative_to(folder):
@@ -118,7 +118,7 @@ def draft_card(model: Path, card_path: Path) -> ModelCard:
                 "name": "model",
                 "sha256": sha256_file(model),
                 "size": model.stat().st_size,
-                "source": {"kind": "file", "path": _relative_source(model, card_path)},
+                "source": {"kind": "file", "path": relative_source(model, card_path)},
             }
         ],
         "runtime": {"type": "onnx"},
