@@ -23,6 +23,7 @@ from hostile_cases_files import (
     STORE_CASES,
 )
 from hostile_cases_network import HTTP_PATH_CASES, REGISTRY_CASES, SIGNED_CASES, URL_CASES
+from hostile_cases_nnunet import NNUNET_CASES
 from hostile_helpers import CARD_BYTES, DATA, Hostile
 
 from realparts import need
@@ -40,12 +41,14 @@ CASES: list[Hostile] = [
     *DETACHED_CASES,
     *DICOM_CASES,
     *MONAI_CASES,
+    *NNUNET_CASES,
 ]
 _NEEDS = {
     "onnx-": ("onnx", "onnxruntime"),
     "nifti-": ("nibabel", "SimpleITK"),
     "dicom-": ("pydicom", "SimpleITK"),
     "dicom-seg-": ("highdicom",),
+    "nnunet-": ("torch",),
 }
 
 
