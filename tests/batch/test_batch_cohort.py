@@ -20,6 +20,7 @@ from deepinfer.batch import COLUMNS, GIB, Case, find_cases, plan_workers
 from deepinfer.card import load_card
 from deepinfer.cli import run_cli
 from dicom_series import UID_ROOT, colin27_block, write_series
+from plane_networks import plane_mean_card
 from realparts import need, require
 
 FAILED_EXIT = 5
@@ -215,3 +216,24 @@ def test_dicom_series_cases_give_a_seg_and_sr_each(card_file: Path, tmp_path: Pa
         assert seg.Modality == "SEG"
         assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series
         assert pydicom.dcmread(out / case / "Mask.sr.dcm").Modality == "SR"
+
+
+def test_a_plane_classifier_gives_each_case_its_scores(colin27: Path, tmp_path: Path, home: Path) -> None:
+    """A card whose only output is class scores: each case gets OUTPUT.json (and the CSV, the provenance)."""
+    need("onnx", "the test classifier is built with onnx")
+    (tmp_path / "card").mkdir()
+    card = plane_mean_card(tmp_path / "card")
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    image = sitk.ReadImage(str(colin27))
+    sitk.WriteImage(image[40:140, 50:170, 60:90], str(cohort / "a.nii.gz"))
+    sitk.WriteImage(image[40:140, 50:170, 90:100], str(cohort / "b.nii.gz"))
+    out = tmp_path / "out"
+    assert batch(card, cohort, out, "--workers", "1") == 0
+    for case, planes in (("a", 30), ("b", 10)):
+        document = json.loads((out / case / "scores.json").read_text(encoding="utf-8"))
+        assert len(document["planes"]) == planes and (out / case / "scores.csv").is_file()
+        assert (out / case / "scores.provenance.json").is_file()
+    assert manifest_rows(out)["a"]["outputs"] == "scores=a/scores.json"
+    assert batch(card, cohort, out, "--workers", "1") == 0  # a rerun skips both
+    assert {row["status"] for row in manifest_rows(out).values()} == {"skipped"}

@@ -1,8 +1,9 @@
 """Where a case's files go, and whether a finished case can be skipped on a rerun.
 
 Layout: ``OUT/<case id>/<OUTPUT>.<suffix>`` for the card's main output (its first labelmap, e.g.
-``OUT/ch2/BrainMask.nii.gz``), the other image outputs beside it as ``<OUTPUT>.<NAME>.<suffix>``, each with its
-``.provenance.json`` sidecar (and ``.report.png`` with ``--report``), exactly as ``deepinfer run -o`` names them.
+``OUT/ch2/BrainMask.nii.gz``; a classifier's first class scores as ``OUT/ch2/<OUTPUT>.json``), the other outputs
+beside it as ``<OUTPUT>.<NAME>.<suffix>`` (class scores ``.json``), each with its ``.provenance.json`` sidecar (and
+``.report.png`` with ``--report``), exactly as ``deepinfer run -o`` names them.
 
 A case is up to date when every planned output and its provenance exist and the provenance records the same
 model id and version, artifact sha256s, parameters and input sha256s that this run would record."""
@@ -19,7 +20,7 @@ from deepinfer._exceptions import DeepInferError
 from deepinfer.batch._cases import Case
 from deepinfer.card import ModelCard
 from deepinfer.report import report_path
-from deepinfer.run import plan_outputs, provenance_path, provenance_record, volume_outputs
+from deepinfer.run import file_outputs, plan_outputs, provenance_path, provenance_record, score_outputs
 
 DEFAULT_SUFFIX = ".nii.gz"
 MATCHED_FIELDS = ("model", "artifacts", "parameters", "inputs")
@@ -28,8 +29,9 @@ MATCHED_FIELDS = ("model", "artifacts", "parameters", "inputs")
 
 def case_outputs(card: ModelCard, out_dir: Path, case: Case, suffix: str = DEFAULT_SUFFIX) -> dict[str, Path]:
     """Output member → file for ``case`` (see the module's doc)."""
-    primary = volume_outputs(card)[0]
-    return plan_outputs(card, out_dir / case.case_id / f"{primary}{suffix}")
+    primary = file_outputs(card)[0]
+    extension = ".json" if primary in score_outputs(card) else suffix
+    return plan_outputs(card, out_dir / case.case_id / f"{primary}{extension}")
 
 
 def up_to_date(
