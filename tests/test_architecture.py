@@ -98,11 +98,12 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "volume_outputs", "write_report"
     ],
     "deepinfer.container": [
-        "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "DockerEngine", "ENGINE_VARIABLE",
-        "GPU_VARIABLE", "JOB_LABEL", "JobFolder", "Leftover", "LineSplitter", "Owner", "PodmanEngine",
-        "ProgressLine", "SignalExit", "TIMEOUT_VARIABLE", "argv_value", "clean_line", "command_argv",
-        "container_paths", "detect_engine", "exit_on_signals", "gpu_device", "mount_options", "nvidia_gpu_count",
-        "parse_progress", "progress_json", "prune_orphans", "run_container", "work_roots"
+        "CliEngine", "ContainerEngine", "ContainerJob", "ContainerOptions", "ContainerResult", "DockerEngine",
+        "ENGINE_VARIABLE", "GPU_VARIABLE", "JOB_LABEL", "JobFolder", "Leftover", "LineSplitter", "MAX_SCORES_BYTES",
+        "Owner", "PodmanEngine", "ProgressLine", "SignalExit", "TIMEOUT_VARIABLE", "argv_value", "clean_line",
+        "command_argv", "container_paths", "detect_engine", "exit_on_signals", "gpu_device", "mount_options",
+        "nvidia_gpu_count", "parse_progress", "plane_axis", "progress_json", "prune_orphans", "read_container_scores",
+        "run_container", "work_roots"
     ],
     "deepinfer.jobs": [
         "CardLookup", "INPUT_SUFFIXES", "InputFile", "JOB_ID", "Job", "JobFolders", "JobManager", "JobState",

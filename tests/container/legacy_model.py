@@ -3,7 +3,10 @@
 Like the 2017 ``deepinfer/example`` threshold image, it takes ``--ModelName M --InputVolume PATH --OutputLabel PATH``
 plus parameters as ``--Name value`` (booleans as bare flags). It prints its argv, uid and gid as one JSON line,
 one progress line, and then, by model name: ``threshold`` writes voxels above the mean (or ``--Threshold``) as a
-uint8 NRRD with the input's header; ``fail`` prints an error and exits 3; ``sleep`` sleeps ten minutes.
+uint8 NRRD with the input's header; ``fail`` prints an error and exits 3; ``sleep`` sleeps ten minutes;
+``planescores`` writes class scores per frame (background, target: the target score is the frame's mean over the
+largest frame mean) as JSON to ``--TargetPlane``, ``planescores-csv`` the same as CSV beside it, and
+``planescores-nan`` a JSON whose first target score is NaN.
 It needs only Python and numpy (raw NRRD, as deepinfer writes the inputs).
 """
 
@@ -72,6 +75,24 @@ def write_label(path: str, header: list[str], mask: np.ndarray) -> None:
         handle.write(mask.astype(np.uint8).tobytes())
 
 
+def write_scores(path: str, model: str, header: list[str], values: np.ndarray) -> None:
+    sizes = [int(n) for line in header if line.startswith("sizes: ") for n in line[7:].split()]
+    frames = values.reshape(sizes[::-1]).astype(np.float64)  # NRRD stores i fastest: frames along the first axis
+    means = frames.reshape(sizes[2], -1).mean(axis=1)
+    target = means / max(float(np.abs(means).max()), 1e-9)
+    rows = [[round(1 - t, 6), round(t, 6)] for t in target]
+    if model == "planescores-nan":
+        rows[0][1] = float("nan")
+    if model == "planescores-csv":
+        lines = ["index,background,target"] + [f"{k},{a},{b}" for k, (a, b) in enumerate(rows)]
+        with open(path[: -len(".json")] + ".csv", "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        return
+    planes = [{"index": k, "scores": row} for k, row in enumerate(rows)]
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"classes": ["background", "target"], "plane": "frames", "planes": planes}, handle)
+
+
 def main() -> int:
     argv = sys.argv[1:]
     print(json.dumps({"argv": argv, "uid": os.getuid(), "gid": os.getgid()}), flush=True)
@@ -85,6 +106,9 @@ def main() -> int:
         time.sleep(600)
         return 0
     header, values = read_nrrd(str(found["InputVolume"]))
+    if str(model).startswith("planescores"):
+        write_scores(str(found["TargetPlane"]), str(model), header, values)
+        return 0
     threshold = float(found["Threshold"]) if "Threshold" in found else float(values.mean())
     write_label(str(found["OutputLabel"]), header, values > threshold)
     print("wrote", found["OutputLabel"], flush=True)

@@ -5,7 +5,8 @@ Per job, a work folder holds ``in/`` (the inputs, mounted read-only) and ``out/`
 
 - protocol ``deepinfer``: ``in/`` is mounted at ``<data_path>/in`` and ``out/`` at ``<data_path>/out``; the
   command is the card's ``args`` template with ``{inputs.NAME}`` → ``<data_path>/in/NAME.nrrd``,
-  ``{outputs.NAME}`` → ``<data_path>/out/NAME.nrrd``, ``{params.NAME}`` → the value, ``{data_path}``.
+  ``{outputs.NAME}`` → ``<data_path>/out/NAME.nrrd`` (``NAME.json`` for class scores), ``{params.NAME}`` → the
+  value, ``{data_path}``.
 - protocol ``deepinfer-2017`` (the original DeepInfer Slicer module's conventions): ``out/`` is mounted at
   ``<data_path>`` and each input file, read-only, at ``<data_path>/NAME.nrrd``; the command is
   ``--ModelName M --NAME <data_path>/NAME.nrrd ... --Param value``, a boolean parameter as a bare ``--Param``
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import UsageError
-from deepinfer.card import PLACEHOLDER, BoolParameter, ContainerRuntime, ModelCard, PointListMember
+from deepinfer.card import PLACEHOLDER, BoolParameter, ClassScoresMember, ContainerRuntime, ModelCard, PointListMember
 
 VOLUME_SUFFIX = ".nrrd"
 POINTS_SUFFIX = ".fcsv"
+SCORES_SUFFIX = ".json"
 _MOUNT_UNSAFE = re.compile(r"[,=\x00-\x1f]")
 
 
@@ -57,7 +59,10 @@ def argv_value(value: Any) -> str:
 
 
 def _file_name(card: ModelCard, name: str) -> str:
-    points = any(m.name == name and isinstance(m, PointListMember) for m in [*card.inputs, *card.outputs])
+    members = [m for m in [*card.inputs, *card.outputs] if m.name == name]
+    if any(isinstance(m, ClassScoresMember) for m in members):
+        return f"{name}{SCORES_SUFFIX}"  # the container writes class scores as JSON (see _scores.py)
+    points = any(isinstance(m, PointListMember) for m in members)
     return f"{name}{POINTS_SUFFIX if points else VOLUME_SUFFIX}"
 
 

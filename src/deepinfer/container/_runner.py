@@ -1,7 +1,8 @@
 """Running a ``runtime: container`` card: the inputs go into a per-job work folder, the container runs isolated
 (``--rm --network none``, no capabilities, the caller's uid:gid, the card's memory limit, a timeout that kills
 and removes it), its log is streamed and its progress lines feed the progress display, and its outputs are read
-back, checked (regular files on the input's grid) and returned as volumes.
+back, checked (regular files on the input's grid) and returned as volumes; class scores the container wrote are
+read as hostile input into the same class scores a pipeline gives (:mod:`deepinfer.container._scores`).
 
 Parameter resolution, output planning, writing and provenance stay in :func:`deepinfer.run.run_model`, which
 calls :func:`run_container` in place of the in-process pipeline.
@@ -18,19 +19,21 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deepinfer._exceptions import ContainerError, DeepInferError, UsageError
-from deepinfer.card import ContainerRuntime, ModelCard
+from deepinfer.card import ClassScoresMember, ContainerRuntime, ModelCard
 from deepinfer.container._argv import JobFolder, command_argv, mount_options, run_options
 from deepinfer.container._engine import JOB_LABEL, ContainerEngine, ContainerJob, detect_engine
 from deepinfer.container._gpu import GPU_VARIABLE, gpu_device, nvidia_gpu_count
 from deepinfer.container._orphans import JOB_PREFIX, Owner, prune_orphans, work_roots, write_owner
 from deepinfer.container._protocol import LineSplitter
+from deepinfer.container._scores import read_container_scores
 from deepinfer.container._signals import SignalExit, exit_on_signals
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
+from deepinfer.pipeline import ClassScores
 
 TIMEOUT_VARIABLE = "DEEPINFER_CONTAINER_TIMEOUT"
 GEOMETRY_TOLERANCE = 1e-4  # mm and direction cosines: what a decimal header written by another tool keeps
@@ -71,6 +74,14 @@ class ContainerOptions:
         return cls(timeout_s=seconds, gpu=os.environ.get(GPU_VARIABLE) or None, log=log or _ignore)
 
 
+@dataclass(frozen=True)
+class ContainerResult:
+    """What a container computed: image outputs on the first input's grid, and class-score outputs."""
+
+    volumes: dict[str, Volume]
+    scores: dict[str, ClassScores] = field(default_factory=dict)
+
+
 def run_container(
     card: ModelCard,
     volumes: Mapping[str, Volume],
@@ -78,9 +89,9 @@ def run_container(
     wanted: Sequence[str],
     options: ContainerOptions,
     progress: Callable[[str, int, int], None],
-) -> dict[str, Volume]:
-    """Run ``card``'s container on ``volumes`` with parameter ``values``; the ``wanted`` outputs as volumes on
-    the first input's grid."""
+) -> ContainerResult:
+    """Run ``card``'s container on ``volumes`` with parameter ``values``; the ``wanted`` outputs: volumes on the
+    first input's grid, class scores as the pipeline's."""
     runtime = card.runtime
     if not isinstance(runtime, ContainerRuntime):
         raise UsageError(f"{card.ref} does not run in a container")
@@ -121,7 +132,11 @@ def run_container(
                 f"its last lines:\n{lines.last_lines()}"
             )
         progress("container", 1, 1)
-        return {output: _read_output(card, job, output, reference) for output in wanted}
+        members = {m.name: m for m in card.outputs if isinstance(m, ClassScoresMember) and m.name in wanted}
+        return ContainerResult(
+            {output: _read_output(card, job, output, reference) for output in wanted if output not in members},
+            {name: read_container_scores(card.ref, m, job.outputs, reference) for name, m in members.items()},
+        )
 
 
 @contextlib.contextmanager

@@ -49,6 +49,21 @@ class ClassScores:
     volume: FloatArray
     decision: int
 
+    @classmethod
+    def decided(
+        cls,
+        plane: str,
+        axis: int,
+        planes: tuple[int, ...],
+        positions: npt.NDArray[np.float64],
+        values: FloatArray,
+        rule: str,
+        activation: str = "none",
+    ) -> ClassScores:
+        """Per-plane ``values`` (already activated) with the volume's scores and decision by ``rule``."""
+        volume, decision = decide(values, check.choice("rule", rule, RULES))
+        return cls(plane, axis, planes, positions, values, rule, activation, volume, decision)
+
     @property
     def best(self) -> list[int]:
         """For each class, the entry (row) with its highest score."""
@@ -208,7 +223,6 @@ class ClassScoresStep(PipelineStep):
         if raw is None:
             raise PipelineError(f"class_scores {self.member!r}: no plane scores (put an 'infer_planes' step first)")
         values = _activate(raw.values, self.activation)
-        volume, decision = decide(values, self.rule)
-        state.scores[self.member] = ClassScores(
-            raw.plane, raw.axis, raw.planes, raw.positions, values, self.rule, self.activation, volume, decision
+        state.scores[self.member] = ClassScores.decided(
+            raw.plane, raw.axis, raw.planes, raw.positions, values, self.rule, self.activation
         )

@@ -120,7 +120,8 @@ def run_model(
         from deepinfer.container import ContainerOptions, run_container
 
         options = container or ContainerOptions.from_environment()
-        computed = _Computed(run_container(card, volumes_in, values, list(outputs), options, progress), {})
+        ran = run_container(card, volumes_in, values, list(outputs), options, progress)
+        computed = _Computed(ran.volumes, ran.scores)
     else:
         if networks is None:
             artifacts = store or ArtifactStore()
