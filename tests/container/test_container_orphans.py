@@ -59,7 +59,7 @@ def _run(tmp_path: Path, engine: FakeEngine, log: list[str] | None = None) -> di
     card, log = container_card(), [] if log is None else log
     volume = read_volume(small_volume(tmp_path / "t2.nii.gz"))
     options = ContainerOptions(engine=engine, gpu_count=lambda: 0, work_root=tmp_path, log=log.append)
-    return run_container(card, {"T2": volume}, VALUES, ["Mask"], options, lambda *event: None).volumes
+    return dict(run_container(card, {"T2": volume}, VALUES, ["Mask"], options, lambda *event: None).volumes)
 
 
 # ------------------------------------------------------------------------------------------ what a run records
