@@ -14,6 +14,7 @@ import pytest
 
 from deepinfer._exceptions import InputError
 from deepinfer.imaging import Volume, read_volume
+from realparts import need
 from ultrasound_files import CINE_US, RGB_US, edited_us, pydicom_data_file, pydicom_file, region, with_regions
 
 LUMA = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
@@ -89,7 +90,7 @@ def test_a_folder_and_a_zip_of_one_us_series_read_as_the_file(tmp_path: Path) ->
 
 
 def test_pydicom_ybr_cine_reads_and_a_plane_classifier_gives_one_score_per_frame(tmp_path: Path) -> None:
-    pytest.importorskip("onnx")
+    need("onnx", "the test classifier is built with onnx.helper")
     from deepinfer.cli import run_cli
     from plane_networks import plane_mean_card
 
@@ -120,6 +121,55 @@ def test_an_image_output_of_a_volume_of_frames_is_refused(tmp_path: Path, capsys
     code = run_cli(["run", str(card), "-i", str(pydicom_file(RGB_US)), "-o", str(out), "--progress", "none"])
     assert code == 3 and not out.exists()
     assert "an ultrasound volume of frames (its third axis is time" in capsys.readouterr().err
+
+
+def test_a_dicom_output_of_a_volume_of_frames_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need("onnx", "the test classifier is built with onnx.helper")
+    from deepinfer.cli import run_cli
+    from plane_networks import plane_mean_card
+
+    folder = tmp_path / "series"
+    folder.mkdir()
+    shutil.copy(pydicom_file("examples_ybr_color.dcm"), folder / "cine.dcm")
+    card = plane_mean_card(tmp_path, plane="frames")
+    out = tmp_path / "scores.dcm"
+    assert run_cli(["run", str(card), "-i", str(folder), "-o", str(out), "--progress", "none"]) == 3
+    assert "an ultrasound volume of frames gets no DICOM output (scores.dcm)" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "scores.json").exists()
+
+
+def test_single_frame_files_of_one_us_series_stack_in_instance_order(tmp_path: Path) -> None:
+    import pydicom
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    for instance, name in ((3, "a.dcm"), (1, "b.dcm"), (2, "c.dcm")):
+        dataset = pydicom.dcmread(pydicom_file(RGB_US))
+        pixels = dataset.pixel_array.copy()
+        pixels[..., :] = pixels[..., :] // instance  # a different picture per instance
+        dataset.PixelData = pixels.tobytes()
+        dataset.InstanceNumber = instance
+        dataset.save_as(folder / name)
+    volume = read_volume(folder)
+    assert volume.geometry.size == (320, 240, 3)
+    original = _pydicom_pixels(pydicom_file(RGB_US))
+    for k, instance in enumerate((1, 2, 3)):
+        expected = (original // instance).astype(np.float32) @ LUMA
+        np.testing.assert_allclose(_frames(volume)[k], expected, atol=1e-4)
+
+
+def test_a_us_series_mixing_cine_and_single_frames_is_refused(tmp_path: Path) -> None:
+    import pydicom
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cine = pydicom.dcmread(pydicom_file("examples_ybr_color.dcm"))
+    single = pydicom.dcmread(pydicom_file(RGB_US))
+    single.SeriesInstanceUID = cine.SeriesInstanceUID
+    cine.save_as(folder / "cine.dcm")
+    single.save_as(folder / "single.dcm")
+    with pytest.raises(InputError, match="an ultrasound series of 2 files holds a multi-frame file"):
+        read_volume(folder)
 
 
 def test_several_regions_use_the_largest_b_mode_region_and_say_so(tmp_path: Path) -> None:

@@ -157,9 +157,15 @@ def frames_of(source: Path, name: str, dataset: Any) -> npt.NDArray[np.float32]:
 
 
 def luminance(rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """The grey level of RGB pixels (last axis R, G, B): :data:`LUMINANCE` weights, in float32."""
+    """The grey level of RGB pixels (last axis R, G, B): :data:`LUMINANCE` weights, in float32 (a frame at a
+    time, so a cine never needs a float copy of all its colour samples)."""
     weights = np.asarray(LUMINANCE, dtype=np.float32)
-    return np.asarray(rgb.astype(np.float32) @ weights, dtype=np.float32)
+    if rgb.ndim == 3:
+        return np.asarray(rgb.astype(np.float32) @ weights, dtype=np.float32)
+    grey = np.empty(rgb.shape[:-1], dtype=np.float32)
+    for index in range(rgb.shape[0]):
+        grey[index] = rgb[index].astype(np.float32) @ weights
+    return grey
 
 
 def _reason(error: Exception) -> str:

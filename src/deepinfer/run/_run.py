@@ -273,8 +273,9 @@ def read_inputs(
 def check_frame_outputs(
     card: ModelCard, inputs: Mapping[str, Path], volumes: Mapping[str, Volume], outputs: Mapping[str, Path]
 ) -> None:
-    """Refuse image outputs of an ultrasound volume of frames: its grid (time along the third axis, no patient
-    position) written as an image file would pass for a physical one. Class scores are what such a run gives."""
+    """Refuse image and DICOM outputs of an ultrasound volume of frames: its grid (time along the third axis, no
+    patient position) written as an image file would pass for a physical one, and a SEG or SR needs slices to
+    reference. Class scores (JSON, CSV) are what such a run gives."""
     frames = [name for name, volume in volumes.items() if volume.metadata.get("third_axis") == "time"]
     kinds = {member.name: member.type for member in card.outputs}
     images = [name for name in outputs if kinds.get(name) in _IMAGE_OUTPUTS]
@@ -283,6 +284,12 @@ def check_frame_outputs(
             f"{inputs[frames[0]]}: an ultrasound volume of frames (its third axis is time, its grid has no patient "
             f"position) gives no image output; {card.ref}'s {', '.join(images)} would be written on a grid that "
             "is not physical. Run a plane classifier (class scores) on it"
+        )
+    dicom = [path.name for path in outputs.values() if path.suffix.lower() == ".dcm"]
+    if frames and dicom:
+        raise InputError(
+            f"{inputs[frames[0]]}: an ultrasound volume of frames gets no DICOM output ({', '.join(dicom)}): its "
+            "frames are not slices of a patient grid a SEG or SR could reference; write the scores as .json"
         )
 
 
