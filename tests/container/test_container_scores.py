@@ -166,7 +166,7 @@ def test_a_real_image_writing_nan_scores_is_refused(
 
     assert ran.returncode == ContainerError.exit_code
     assert "TargetPlane.json are refused: NaN is not a finite number" in " ".join(ran.stderr.split())
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["card.json", "home"]
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith("s.")]  # nothing half-written
 
 
 def _cli(*argv: str, home: Path) -> subprocess.CompletedProcess[str]:

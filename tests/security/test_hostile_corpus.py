@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hostile_cases_bundles import MONAI_CASES
+from hostile_cases_container import CONTAINER_SCORE_CASES
 from hostile_cases_dicom import DICOM_CASES
 from hostile_cases_files import (
     ARCHIVE_CASES,
@@ -42,6 +43,7 @@ CASES: list[Hostile] = [
     *DICOM_CASES,
     *MONAI_CASES,
     *NNUNET_CASES,
+    *CONTAINER_SCORE_CASES,
 ]
 _NEEDS = {
     "onnx-": ("onnx", "onnxruntime"),

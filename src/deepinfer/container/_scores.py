@@ -44,6 +44,7 @@ CSV_SUFFIX = ".csv"
 RULES = ("max", "mean", "majority")
 _NORMALS = {"axial": (0.0, 0.0, 1.0), "coronal": (0.0, 1.0, 0.0), "sagittal": (1.0, 0.0, 0.0)}
 _POSITION_COLUMNS = ["x_mm", "y_mm", "z_mm"]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class _Refused(ValueError):
@@ -138,6 +139,8 @@ def _values(value: Any, classes: list[str], number: int) -> list[float]:
     for score in value:
         if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
             raise _Refused(f"planes[{number}].scores holds {str(score)[:20]!r}, not a finite number")
+    if any(abs(score) > _FLOAT32_MAX for score in value):
+        raise _Refused(f"planes[{number}].scores holds a score too large for single precision")
     return [float(score) for score in value]
 
 
@@ -178,12 +181,10 @@ def _scores(plane: str, rule: str, rows: list[tuple[int, list[float]]], referenc
     if len(set(indices)) != len(indices):
         raise _Refused("a plane index is given twice")
     if not all(0 <= index < count for index in indices):
-        raise _Refused(f"a plane index is outside the input's {count} {plane} planes (0 to {count - 1})")
+        raise _Refused(f"a plane index is outside the input's {count} planes ({plane}: 0 to {count - 1})")
     rows = sorted(rows)
     centre = np.array([[(n - 1) / 2 for n in reference.size] for _ in rows], dtype=np.float64)
     centre[:, axis] = [index for index, _ in rows]
     points = (reference.index_to_physical @ np.hstack([centre, np.ones((len(rows), 1))]).T)[:3].T
     values = np.asarray([scores for _, scores in rows], dtype=np.float32)
-    if not np.isfinite(values).all():  # finite doubles that overflow single precision
-        raise _Refused("a score is too large")
     return ClassScores.decided(plane, axis, tuple(index for index, _ in rows), points, values, rule)
