@@ -2,7 +2,7 @@
 
 Run as a script (nnU-Net reads its folders from the environment at import time and its predictor uses
 multiprocessing): ``python nnunet_training.py train WORK FOLDS`` and
-``python nnunet_training.py predict WORK RESULTS FOLDS MIRROR IMAGE OUT.npz``. Training goes through nnU-Net's
+``python nnunet_training.py predict WORK RESULTS IMAGE FOLDS:MIRROR:OUT.npz...``. Training goes through nnU-Net's
 Python API (fingerprint, plans, preprocessing, a trainer subclass with a few iterations), so the results folder
 has nnU-Net's real plans.json, dataset.json and checkpoint format; the model is poor but its output is not trivial.
 """
@@ -21,6 +21,7 @@ COLIN = Path("/usr/share/mricron/templates")
 DATASET_ID = 501
 DATASET = f"Dataset{DATASET_ID:03d}_Brain"
 SPACING = 4.0
+CPU = "cpu"
 
 
 def coarse(
@@ -79,8 +80,6 @@ def train(work: Path, folds: list[int]) -> None:
     )
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    CPU = torch.device("cpu")
-
     class TinyTrainer(nnUNetTrainer):
         def __init__(
             self,
@@ -88,7 +87,7 @@ def train(work: Path, folds: list[int]) -> None:
             configuration: str,
             fold: int,
             dataset_json: dict,
-            device: torch.device = CPU,
+            device: torch.device = torch.device(CPU),  # noqa: B008  (nnU-Net's own signature)
         ) -> None:
             super().__init__(plans, configuration, fold, dataset_json, device)
             self.num_iterations_per_epoch = 6
@@ -119,19 +118,26 @@ def write_held_out(work: Path) -> None:
     sitk.WriteImage(held_out(), str(work / "held_out.nii.gz"))
 
 
-def predict(results: Path, folds: list[int], mirror: bool, image_file: Path, out: Path) -> None:
+def predict(results: Path, image_file: Path, runs: list[str]) -> None:
+    """nnU-Net's predictor on ``image_file``, once per run ``FOLDS:MIRROR:OUT.npz`` (e.g. ``0,1:1:both.npz``)."""
     import torch
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     torch.set_num_threads(2)
-    predictor = nnUNetPredictor(
-        tile_step_size=0.5, use_gaussian=True, use_mirroring=mirror, device=torch.device("cpu"), allow_tqdm=False
-    )
-    predictor.initialize_from_trained_model_folder(str(results), use_folds=tuple(folds))
     image, properties = SimpleITKIO().read_images([str(image_file)])
-    segmentation, probabilities = predictor.predict_single_npy_array(image, properties, None, None, True)
-    np.savez(out, segmentation=segmentation, probabilities=probabilities)
+    for run in runs:
+        folds, mirror, out = run.split(":", 2)
+        predictor = nnUNetPredictor(
+            tile_step_size=0.5,
+            use_gaussian=True,
+            use_mirroring=mirror == "1",
+            device=torch.device(CPU),
+            allow_tqdm=False,
+        )
+        predictor.initialize_from_trained_model_folder(str(results), use_folds=tuple(int(f) for f in folds.split(",")))
+        segmentation, probabilities = predictor.predict_single_npy_array(image, dict(properties), None, None, True)
+        np.savez(out, segmentation=segmentation, probabilities=probabilities)
 
 
 def main(argv: list[str]) -> None:
@@ -141,8 +147,7 @@ def main(argv: list[str]) -> None:
     if argv[0] == "train":
         train(work, [int(f) for f in argv[2].split(",")])
     else:
-        folds = [int(f) for f in argv[3].split(",")]
-        predict(Path(argv[2]), folds, argv[4] == "1", Path(argv[5]), Path(argv[6]))
+        predict(Path(argv[2]), Path(argv[3]), argv[4:])
 
 
 if __name__ == "__main__":
