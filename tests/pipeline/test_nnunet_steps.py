@@ -1,0 +1,89 @@
+"""The ``*_nnunet`` steps against nnU-Net v2's own functions, on a real image (Colin27) where the step reads one.
+
+nnU-Net's functions work on arrays in any axis order (separate-z resampling aside, which the steps refuse), so
+they are called here on deepinfer's (i, j, k) arrays directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pipeline_helpers import run_steps_on
+
+from deepinfer import PipelineError
+from deepinfer.imaging import Geometry, Volume
+from realparts import need
+
+
+@pytest.fixture
+def with_background(small_mr: Volume) -> Volume:
+    """The block with a zero border on two sides and a zero hole inside (filled by nnU-Net's mask)."""
+    array = np.asarray(small_mr.array, dtype=np.float32).copy()
+    array[:5], array[:, -7:] = 0, 0
+    array[30:33, 30:33, 20:23] = 0
+    return small_mr.with_array(array)
+
+
+def test_window_starts_and_weights_are_nnunets() -> None:
+    need("nnunetv2")
+    import torch
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+
+    from deepinfer.pipeline._nnunet import gaussian_weights, window_starts
+
+    for size, patch, step in ((110, 64, 0.5), (48, 48, 0.5), (97, 40, 0.3), (200, 56, 1.0)):
+        assert window_starts(size, patch, step) == compute_steps_for_sliding_window((size,), (patch,), step)[0]
+    patch = (20, 28, 24)
+    theirs = compute_gaussian(patch, 1 / 8, 10, dtype=torch.float16, device=torch.device("cpu"))
+    np.testing.assert_array_equal(gaussian_weights(patch), theirs.float().numpy())
+
+
+def test_crop_and_normalization_are_nnunets(with_background: Volume) -> None:
+    need("nnunetv2")
+    from nnunetv2.preprocessing.cropping.cropping import crop_to_nonzero
+    from nnunetv2.preprocessing.normalization.default_normalization_schemes import (
+        CTNormalization,
+        ZScoreNormalization,
+    )
+
+    data = np.asarray(with_background.array, dtype=np.float32)[None]
+    cropped, seg, _ = crop_to_nonzero(data.copy())
+    statistics = {"mean": 80.0, "std": 20.0, "percentile_00_5": 10.0, "percentile_99_5": 120.0}
+    ct = {"scheme": "ct", "mean": 80.0, "std": 20.0, "lower": 10.0, "upper": 120.0}
+    for scheme, theirs in (
+        ({"scheme": "zscore", "use_mask": True}, ZScoreNormalization(True, {}).run(cropped[0].copy(), seg[0])),
+        ({"scheme": "zscore", "use_mask": False}, ZScoreNormalization(False, {}).run(cropped[0].copy(), seg[0])),
+        (ct, CTNormalization(False, statistics).run(cropped[0].copy(), seg[0])),
+    ):
+        steps = [("crop_nonzero", {}), ("normalize_nnunet", {"channels": [scheme]})]
+        state = run_steps_on(with_background, steps)
+        assert state.image.data.shape[1:] == theirs.shape
+        np.testing.assert_allclose(state.image.data[0], theirs, atol=1e-5)
+    restored = run_steps_on(with_background, [("crop_nonzero", {}), ("restore_geometry", {})])
+    np.testing.assert_array_equal(restored.image.data[0], data[0])
+
+
+def test_resampling_there_and_back_is_nnunets(small_mr: Volume) -> None:
+    need("nnunetv2")
+    from nnunetv2.preprocessing.resampling.default_resampling import (
+        compute_new_shape,
+        resample_data_or_seg_to_shape,
+    )
+
+    spacing = [1.6, 1.3, 2.0]
+    data = np.asarray(small_mr.array, dtype=np.float32)[None]
+    shape = compute_new_shape(data.shape[1:], small_mr.geometry.spacing, spacing)
+    theirs = resample_data_or_seg_to_shape(data, shape, small_mr.geometry.spacing, spacing, False, 3, 0, None)
+    steps = [("resample_nnunet", {"spacing": spacing, "order": 3, "inverse_order": 1})]
+    state = run_steps_on(small_mr, steps)
+    np.testing.assert_allclose(state.image.data, theirs, atol=1e-4)
+    back = resample_data_or_seg_to_shape(theirs, data.shape[1:], spacing, small_mr.geometry.spacing, False, 1, 0, None)
+    restored = run_steps_on(small_mr, [*steps, ("restore_geometry", {})])
+    assert restored.image.geometry.same_as(small_mr.geometry)
+    np.testing.assert_allclose(restored.image.data, back, atol=1e-4)
+
+
+def test_an_anisotropic_input_is_refused_not_resampled_differently(small_mr: Volume) -> None:
+    geometry = small_mr.geometry
+    thick = Volume(small_mr.array, Geometry(geometry.origin, (1.0, 1.0, 4.0), geometry.direction, geometry.size))
+    with pytest.raises(PipelineError, match="anisotropic"):
+        run_steps_on(thick, [("resample_nnunet", {"spacing": [2.0, 2.0, 2.0]})])
