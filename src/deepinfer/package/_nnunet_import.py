@@ -58,8 +58,10 @@ def load_checkpoint(path: Path, where: str, problems: list[Problem]) -> dict[str
     """The checkpoint as plain data, or None with the problem recorded (never unpickles anything else)."""
     import pickle
 
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
     if path.stat().st_size > MAX_CHECKPOINT_BYTES:
         problems.append(Problem(where, f"larger than {MAX_CHECKPOINT_BYTES >> 30} GiB: not a checkpoint"))
         return None

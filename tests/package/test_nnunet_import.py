@@ -1,0 +1,50 @@
+"""``deepinfer card import-nnunet`` without a trained model: the command's exit codes and the install hint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from package_helpers import deepinfer
+
+from deepinfer import UsageError
+from realparts import need
+
+
+def results_folder(root: Path, **change: object) -> Path:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
+    from hostile_cases_nnunet import write_results
+
+    return write_results(root, lambda plans: plans["configurations"]["3d_fullres"].update(change))
+
+
+def test_a_refused_folder_exits_3_listing_every_problem(tmp_path: Path, shared_home: Path) -> None:
+    need("torch")
+    results = results_folder(tmp_path, patch_size=[0, 16, 16], spacing=[1.0, 1.0, 5.0], previous_stage="3d_lowres")
+    done = deepinfer("card", "import-nnunet", str(results), "-o", str(tmp_path / "card"), home=shared_home)
+    assert done.returncode == 3, done.stderr
+    for problem in ("patch_size", "anisotropic", "previous stage"):
+        assert problem in done.stderr
+    assert not (tmp_path / "card").exists()
+
+
+def test_bad_folds_exit_2(tmp_path: Path, shared_home: Path) -> None:
+    need("torch")
+    results = results_folder(tmp_path)
+    done = deepinfer("card", "import-nnunet", str(results), "--folds", "x", "-o", str(tmp_path / "c"), home=shared_home)
+    assert done.returncode == 2, done.stderr
+
+
+def test_without_nnunets_network_classes_the_user_is_told_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("torch")
+    from deepinfer.package import import_nnunet_results
+
+    results = results_folder(tmp_path)
+    monkeypatch.setitem(sys.modules, "dynamic_network_architectures", None)
+    monkeypatch.setitem(sys.modules, "dynamic_network_architectures.architectures", None)
+    with pytest.raises(UsageError, match="pip install dynamic-network-architectures"):
+        import_nnunet_results(results, tmp_path / "card")
+    assert not (tmp_path / "card").exists()
