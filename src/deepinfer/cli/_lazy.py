@@ -37,16 +37,17 @@ class LazyGroup(TyperGroup):
         entry = self.lazy.get(cmd_name)
         if known is not None or entry is None:
             return known
-        command = typer.main.get_command(_as_typer(cmd_name, entry))
+        command = _as_command(cmd_name, entry)
         command.name = cmd_name
         self.commands[cmd_name] = command
         return command
 
 
-def _as_typer(name: str, entry: LazyCommand) -> typer.Typer:
+def _as_command(name: str, entry: LazyCommand) -> Any:
+    """The click command of ``entry``: a Typer app stays a group even with one command (``package build``)."""
     target = getattr(importlib.import_module(entry.module), entry.attribute)
     if isinstance(target, typer.Typer):
-        return target
+        return typer.main.get_group(target)
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     single.command(name, context_settings=dict(entry.context_settings))(target)
-    return single
+    return typer.main.get_command(single)
