@@ -92,9 +92,9 @@ def test_json_scores_become_the_pipelines_class_scores_output(tmp_path: Path) ->
 
     geometry = read_volume(tmp_path / "sweep.nii.gz").geometry
     assert scores["classes"] == CLASSES and scores["plane"] == "axial" and scores["input_axis"] == 2
-    assert [entry["index"] for entry in scores["planes"]] == [1, 3]  # in plane order
+    assert [entry["index"] for entry in scores["planes"]] == [3, 1]  # in the container's order
     centre = geometry.index_to_physical @ np.array([4.0, 3.5, 3.0, 1.0])
-    assert scores["planes"][1]["position_mm"] == pytest.approx(centre[:3], abs=1e-3)
+    assert scores["planes"][0]["position_mm"] == pytest.approx(centre[:3], abs=1e-3)
     assert scores["decision"] == {"rule": "mean", "class": "target", "scores": {"background": 0.4, "target": 0.6}}
     assert scores["best_planes"]["target"]["index"] == 3
     assert (tmp_path / "scores.csv").read_text(encoding="utf-8").startswith("index,x_mm,y_mm,z_mm,background,target")

@@ -109,9 +109,9 @@ def _progress(task: str, done: int, total: int) -> None:
 
 def run_request(card: ModelCard, card_dir: Path, request: Request) -> None:
     from deepinfer.pipeline import no_progress
-    from deepinfer.run import run_model, volume_outputs
+    from deepinfer.run import file_outputs, run_model
 
-    known = volume_outputs(card)
+    known = file_outputs(card)  # image outputs and class scores (JSON, with a CSV and provenance beside it)
     unknown = sorted(set(request.outputs) - set(known))
     if unknown or not request.outputs:
         named = f" (not {', '.join(unknown)})" if unknown else ""

@@ -10,7 +10,8 @@ For a ``class_scores`` output ``NAME`` the container is given the path ``<out>/N
      "planes": [{"index": 0, "scores": [0.9, 0.1]}, {"index": 1, "scores": {"background": 0.2, "target": 0.8}}]}
 
 ``index`` is the plane's index along the input's storage axis closest to the plane's normal (the k index for
-``frames``); ``scores`` is one finite number per class, as a list in class order or an object keyed by class name.
+``frames``), the entries kept in the order given; ``scores`` is one finite number per class, as a list in class
+order or an object keyed by class name.
 The scores JSON that ``deepinfer run`` itself writes is also accepted (what an image made by ``deepinfer package
 build`` writes). Instead of the JSON the container may write ``<out>/NAME.csv``: a header ``index`` then the class
 names (``x_mm,y_mm,z_mm`` between them are allowed and ignored), one row per frame.
@@ -182,7 +183,6 @@ def _scores(plane: str, rule: str, rows: list[tuple[int, list[float]]], referenc
         raise _Refused("a plane index is given twice")
     if not all(0 <= index < count for index in indices):
         raise _Refused(f"a plane index is outside the input's {count} planes ({plane}: 0 to {count - 1})")
-    rows = sorted(rows)
     centre = np.array([[(n - 1) / 2 for n in reference.size] for _ in rows], dtype=np.float64)
     centre[:, axis] = [index for index, _ in rows]
     points = (reference.index_to_physical @ np.hstack([centre, np.ones((len(rows), 1))]).T)[:3].T

@@ -50,11 +50,11 @@ def _quiet(line: str) -> None:
 
 def protocol_args(card: ModelCard) -> list[str]:
     """The argv template of our protocol for ``card`` (see :mod:`deepinfer.container._entrypoint`)."""
-    from deepinfer.run import volume_outputs
+    from deepinfer.run import file_outputs
 
     args = ["run", *PROTOCOL_ARGS_PROGRESS]
     args += [item for m in card.inputs for item in ("--input", f"{m.name}={{inputs.{m.name}}}")]
-    args += [item for name in volume_outputs(card) for item in ("--output", f"{name}={{outputs.{name}}}")]
+    args += [item for name in file_outputs(card) for item in ("--output", f"{name}={{outputs.{name}}}")]
     args += [item for p in card.parameters for item in ("--param", f"{p.name}={{params.{p.name}}}")]
     return args
 
