@@ -122,6 +122,7 @@ def _ending(model: Path, output: str) -> str:
 
 
 def read_classifier_graph(model: Path) -> ClassifierGraph:
+    """What the ONNX file ``model`` says about itself as a 2D classifier (its first input and first output)."""
     from deepinfer.runners import OnnxNetwork
 
     session = OnnxNetwork(model, threads=1).session
@@ -165,20 +166,21 @@ def classifier_pipeline(graph: ClassifierGraph, output: str) -> list[dict[str, A
 
 
 def _notes(graph: ClassifierGraph, template: CardTemplate | None) -> list[str]:
-    size = "x".join(str(n) for n in graph.size) if graph.size else None
+    if graph.size:
+        size = "x".join(str(n) for n in graph.size) + " planes"
+    else:
+        size = f"plane size not fixed: TODO set resize_planes.size, now {DEFAULT_PLANE_SIZE}"
+    if graph.activation == "none":
+        ending = "ends in a softmax/sigmoid, so class_scores applies none."
+    else:
+        ending = "is taken as logits: class_scores applies a softmax (TODO: 'none' if the net already ends in one)."
     notes = [
         "Draft made by deepinfer card init --task classification: replace every TODO (modality, anatomy, license, "
         "authors, training data, intended use), check the class order and the per-plane preprocessing (window to "
         "[0, 1] per plane, resize, channels) against how the network was trained, and add examples for "
         "deepinfer card test.",
-        f"From the graph: input {graph.input_name!r} ({graph.layout}, {graph.channels} channel(s), "
-        + (f"{size} planes" if size else f"plane size not fixed: TODO set resize_planes.size, now {DEFAULT_PLANE_SIZE}")
-        + f"); output {graph.output_name!r}"
-        + (
-            " ends in a softmax/sigmoid, so class_scores applies none."
-            if graph.activation == "none"
-            else " is taken as logits: class_scores applies a softmax (TODO: 'none' if the net already ends in one)."
-        ),
+        f"From the graph: input {graph.input_name!r} ({graph.layout}, {graph.channels} channel(s), {size}); "
+        f"output {graph.output_name!r} {ending}",
     ]
     return notes + list(template.notes if template else ())
 
