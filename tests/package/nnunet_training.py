@@ -39,12 +39,11 @@ def cases() -> list[tuple[sitk.Image, sitk.Image]]:
     t1 = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2.nii.gz")), sitk.sitkFloat32)
     brain = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2bet.nii.gz")), sitk.sitkFloat32)
     found = []
-    for shift in ((0.0, 0.0, 0.0), (6.0, -4.0, 3.0), (-5.0, 7.0, -6.0), (3.0, 3.0, 8.0)):
+    for shift in ((0.0, 0.0, 0.0), (6.0, -4.0, 3.0), (-5.0, 7.0, -6.0)):
         image, mask = coarse(t1, shift), coarse(brain, shift)
         label = sitk.Cast(mask > 0, sitk.sitkUInt8)
         found.append((image, label))
-    flipped = [(sitk.Flip(i, [True, False, False]), sitk.Flip(m, [True, False, False])) for i, m in found[:2]]
-    return found + flipped
+    return [*found, (sitk.Flip(found[0][0], [True, False, False]), sitk.Flip(found[0][1], [True, False, False]))]
 
 
 def held_out() -> sitk.Image:
@@ -90,7 +89,7 @@ def train(work: Path, folds: list[int]) -> None:
             device: torch.device = torch.device(CPU),  # noqa: B008  (nnU-Net's own signature)
         ) -> None:
             super().__init__(plans, configuration, fold, dataset_json, device)
-            self.num_iterations_per_epoch = 6
+            self.num_iterations_per_epoch = 4
             self.num_val_iterations_per_epoch = 1
             self.num_epochs = 1
 
@@ -99,6 +98,10 @@ def train(work: Path, folds: list[int]) -> None:
     plan_experiments([DATASET_ID])
     preprocess([DATASET_ID], configurations=("3d_fullres",), num_processes=(1,), show_progress_bar=False)
     preprocessed = work / "preprocessed" / DATASET
+    # two folds of the four cases (nnU-Net's default split needs five): its trainer reads this file
+    names = [f"brain_{index:03d}" for index in range(4)]
+    splits = [{"train": names[2:], "val": names[:2]}, {"train": names[:2], "val": names[2:]}]
+    (preprocessed / "splits_final.json").write_text(json.dumps(splits), encoding="utf-8")
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text(encoding="utf-8"))
     dataset_json = json.loads((preprocessed / "dataset.json").read_text(encoding="utf-8"))
     torch.manual_seed(0)
