@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -49,7 +50,8 @@ def cases() -> list[tuple[sitk.Image, sitk.Image]]:
 def held_out() -> sitk.Image:
     t1 = sitk.Cast(sitk.ReadImage(str(COLIN / "ch2.nii.gz")), sitk.sitkFloat32)
     # another grid than the training data's, so that resampling to the plans' spacing and back is exercised
-    return sitk.Flip(coarse(t1, (-3.0, -6.0, 4.0), (3.5, 4.5, 5.0)), [False, True, False])
+    flipped: sitk.Image = sitk.Flip(coarse(t1, (-3.0, -6.0, 4.0), (3.5, 4.5, 5.0)), [False, True, False])
+    return flipped
 
 
 def write_raw(raw: Path) -> None:
@@ -79,13 +81,13 @@ def train(work: Path, folds: list[int]) -> None:
     )
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    class TinyTrainer(nnUNetTrainer):
+    class TinyTrainer(nnUNetTrainer):  # type: ignore[misc]  # nnunetv2 has no type hints
         def __init__(
             self,
-            plans: dict,
+            plans: dict[str, Any],
             configuration: str,
             fold: int,
-            dataset_json: dict,
+            dataset_json: dict[str, Any],
             device: torch.device = torch.device(CPU),  # noqa: B008  (nnU-Net's own signature)
         ) -> None:
             super().__init__(plans, configuration, fold, dataset_json, device)
