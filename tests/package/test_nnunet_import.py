@@ -16,7 +16,8 @@ def results_folder(root: Path, **change: object) -> Path:
     sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
     from hostile_cases_nnunet import write_results
 
-    return write_results(root, lambda plans: plans["configurations"]["3d_fullres"].update(change))
+    results: Path = write_results(root, lambda plans: plans["configurations"]["3d_fullres"].update(change))
+    return results
 
 
 def test_a_refused_folder_exits_3_listing_every_problem(tmp_path: Path, shared_home: Path) -> None:
@@ -48,3 +49,27 @@ def test_without_nnunets_network_classes_the_user_is_told_how_to_install(
     with pytest.raises(UsageError, match="pip install dynamic-network-architectures"):
         import_nnunet_results(results, tmp_path / "card")
     assert not (tmp_path / "card").exists()
+
+
+def test_the_exported_network_sees_nnunets_axis_order() -> None:
+    """deepinfer's (i, j, k) are SimpleITK's (x, y, z); nnU-Net's axis a is SimpleITK array axis transpose[a]."""
+    need("torch")
+    import torch
+
+    from deepinfer.package._nnunet_import import in_deepinfer_order
+    from deepinfer.package._nnunet_network import axis_wrapper
+
+    seen: list[tuple[int, ...]] = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(tuple(x.shape))
+            return x
+
+    transpose = [2, 0, 1]
+    ours = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 1, 2, 3, 4)  # (i, j, k) = (x, y, z) sizes 2, 3, 4
+    sitk_array = ours[0, 0].permute(2, 1, 0)  # SimpleITK's (z, y, x)
+    theirs = sitk_array.permute(*transpose)  # what nnU-Net's network gets
+    assert torch.equal(axis_wrapper(Spy(), transpose)(ours), ours)
+    assert seen == [(1, 1, *theirs.shape)]
+    assert in_deepinfer_order(list(theirs.shape), transpose) == [2, 3, 4]
