@@ -3,8 +3,8 @@
 a held-out real volume on another grid (3.5 × 4.5 × 5 mm, so resampling to the plans' spacing and back is
 exercised), predicted by ``nnUNetPredictor`` (CPU) and by the card ``deepinfer card import-nnunet`` writes.
 
-Measured here (four trainings): brain probabilities within 3.7e-4 to 9.1e-4 (single fold with TTA on and off, two
-folds with TTA), labels identical or one voxel apart (Dice ≥ 0.99998). What remains is nnU-Net's float16
+Measured here (five trainings): brain probabilities within 3.7e-4 to 9.6e-4 (single fold with TTA on and off, two
+folds with TTA), labels identical or two voxels apart (Dice ≥ 0.99997). What remains is nnU-Net's float16
 accumulation meeting ONNX Runtime's last bits: nnU-Net sums window logits times Gaussian weights in float16, where
 the weights near a window's edge are subnormal, so a 1e-5 difference in a logit can flip a float16 rounding at a
 few edge voxels. The training is not bit-reproducible (nnU-Net's augmentation workers), so the bound on the
