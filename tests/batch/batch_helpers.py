@@ -49,7 +49,8 @@ def manifest_rows(out: Path) -> dict[str, dict[str, str]]:
 def tiny_card(folder: Path) -> Path:
     """The tiny TorchScript card of :func:`tiny_networks.darker_voxels_card` (it is the batch machinery under
     test, not the network)."""
-    return darker_voxels_card(folder)
+    card: Path = darker_voxels_card(folder)
+    return card
 
 
 def gzip_text(path: Path, text: str) -> None:

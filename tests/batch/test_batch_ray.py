@@ -21,7 +21,7 @@ import pytest
 import SimpleITK as sitk
 from batch_helpers import manifest_rows, reoriented, tiny_card
 
-from deepinfer.batch import SUCCEEDED, BatchOptions, CaseRecord, find_cases, ray_plan, run_batch
+from deepinfer.batch import SUCCEEDED, BatchOptions, CaseRecord, find_cases, ray_connection, ray_plan, run_batch
 from deepinfer.card import load_card
 from deepinfer.cli import run_cli
 from ray_cluster import RayCluster, wait_for
@@ -62,7 +62,14 @@ def card_file(tmp_path: Path) -> Path:
 
 
 def batch(card: Path, inputs: Path | str, out: Path, *options: str) -> int:
-    return run_cli(["batch", str(card), "--inputs", str(inputs), "-o", str(out), "--progress", "none", *options])
+    """``deepinfer batch`` in a process of its own: Ray's driver (signal handlers, threads) stays out of the test
+    session, whose later tests check signal handling."""
+    argv = ["batch", str(card), "--inputs", str(inputs), "-o", str(out), "--progress", "none", *options]
+    if "--ray" not in options:
+        return run_cli(argv)
+    done = subprocess.run([sys.executable, "-m", "deepinfer", *argv], capture_output=True, encoding="utf-8")
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def mask(path: Path) -> np.ndarray:
@@ -119,21 +126,22 @@ def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
         sitk.WriteImage(crop, str(cohort / f"case{index}.nii.gz"))
     card = load_card(card_file)
     cases = find_cases(card, str(cohort)).cases
-    plan = ray_plan(ray_cluster.address, 3, len(cases), 0, 1)
-    assert plan.workers == 3
-    raylet = ray_cluster.raylet_pid(doomed)
-    finished: list[CaseRecord] = []
+    with ray_connection():  # this test's process leaves Ray as it found it (later tests check signal handling)
+        plan = ray_plan(ray_cluster.address, 3, len(cases), 0, 1)
+        assert plan.workers == 3
+        raylet = ray_cluster.raylet_pid(doomed)
+        finished: list[CaseRecord] = []
 
-    def on_case(record: CaseRecord) -> None:
-        if not finished:
-            os.kill(raylet, signal.SIGKILL)
-            for pid in ray_cluster.pids(doomed):
-                os.kill(pid, signal.SIGKILL)
-        finished.append(record)
+        def on_case(record: CaseRecord) -> None:
+            if not finished:
+                os.kill(raylet, signal.SIGKILL)
+                for pid in ray_cluster.pids(doomed):
+                    os.kill(pid, signal.SIGKILL)
+            finished.append(record)
 
-    out = tmp_path / "out"
-    options = BatchOptions(ray=ray_cluster.address)
-    result = run_batch(card, cases, out, None, plan, card_dir=card_file.parent, options=options, on_case=on_case)
+        out = tmp_path / "out"
+        options = BatchOptions(ray=ray_cluster.address)
+        result = run_batch(card, cases, out, None, plan, card_dir=card_file.parent, options=options, on_case=on_case)
 
     rows = manifest_rows(out)
     assert result.failed == 0 and {row["status"] for row in rows.values()} == {SUCCEEDED}

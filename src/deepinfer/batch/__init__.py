@@ -20,7 +20,7 @@ from deepinfer.batch._manifest import (
     Manifest,
     read_manifest,
 )
-from deepinfer.batch._ray import RAY_INSTALL, connect_ray, import_ray, ray_plan
+from deepinfer.batch._ray import RAY_INSTALL, connect_ray, import_ray, ray_connection, ray_plan
 from deepinfer.batch._sizing import GIB, WorkerPlan, available_memory, case_memory, plan_workers
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "import_ray",
     "pending_cases",
     "plan_workers",
+    "ray_connection",
     "ray_plan",
     "read_manifest",
     "run_batch",

@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -61,6 +64,30 @@ def connect_ray(address: str) -> ModuleType:
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UsageError(f"cannot join the Ray cluster at {address}: {error}") from None
     return ray
+
+
+@contextlib.contextmanager
+def ray_connection() -> Iterator[None]:
+    """Leave the process as the block found it: a Ray connection opened inside is closed at the end, and the
+    SIGINT and SIGTERM handlers ``ray.init`` installs are put back (a program that runs a batch and goes on, or a
+    test session, keeps its own signal handling)."""
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    already = _connected()
+    try:
+        yield
+    finally:
+        if not already and _connected():
+            sys.modules["ray"].shutdown()
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
+
+
+def _connected() -> bool:
+    """Whether this process is connected to a Ray cluster (without importing Ray)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
 
 
 def ray_plan(address: str, requested: int | None, cases: int, case_bytes: int, threads: int | None) -> WorkerPlan:

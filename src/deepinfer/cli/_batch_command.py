@@ -5,6 +5,7 @@ a bad command line or cohort (or --ray without Ray installed)."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
 import json
@@ -26,7 +27,7 @@ from deepinfer.cli._run_command import _parameter_signature, resolve_model
 from deepinfer.cli._runtime_options import chosen, runtime_parameters
 
 if TYPE_CHECKING:
-    from deepinfer.batch import BatchResult, CaseRecord
+    from deepinfer.batch import BatchOptions, BatchResult, CaseRecord, Cohort
 
 FAILED_EXIT = 5
 """The exit code of a batch in which at least one case failed (the others ran)."""
@@ -107,12 +108,10 @@ def batch_app(card: ModelCard, card_dir: Path | None) -> typer.Typer:
 
 
 def _batch(card: ModelCard, card_dir: Path | None, options: dict[str, Any], values: dict[str, Any]) -> None:
-    from deepinfer.batch import BatchOptions, case_memory, find_cases, pending_cases, plan_workers, ray_plan, run_batch
-    from deepinfer.card import resolve_parameters
+    from deepinfer.batch import BatchOptions, find_cases, ray_connection
 
     err = Console(stderr=True)
     out_dir: Path = options["output_dir"]
-    mode: ProgressMode = options["progress"]
     cohort = find_cases(card, options["inputs"], exclude=out_dir)
     if cohort.ignored:
         listed = ", ".join(p.name for p in cohort.ignored[:5]) + (", ..." if len(cohort.ignored) > 5 else "")
@@ -123,6 +122,27 @@ def _batch(card: ModelCard, card_dir: Path | None, options: dict[str, Any], valu
         options["suffix"].value, options["force"], options["report"], chosen(options, "runtime"),
         chosen(options, "precision"), options["ray"], options["ship_inputs"],
     )  # fmt: skip
+    with ray_connection() if options["ray"] is not None else contextlib.nullcontext():
+        result = _plan_and_run(card, card_dir, options, values, settings, cohort, err)
+    _summary(err, result)
+    if result.failed:
+        raise typer.Exit(FAILED_EXIT)
+
+
+def _plan_and_run(
+    card: ModelCard,
+    card_dir: Path | None,
+    options: dict[str, Any],
+    values: dict[str, Any],
+    settings: BatchOptions,
+    cohort: Cohort,
+    err: Console,
+) -> BatchResult:
+    from deepinfer.batch import case_memory, pending_cases, plan_workers, ray_plan, run_batch
+    from deepinfer.card import resolve_parameters
+
+    mode: ProgressMode = options["progress"]
+    out_dir: Path = options["output_dir"]
     resolved = resolve_parameters(card, values)
     todo, _ = pending_cases(card, resolved, cohort.cases, out_dir, settings)
     memory = case_memory(card, resolved, todo)
@@ -140,9 +160,7 @@ def _batch(card: ModelCard, card_dir: Path | None, options: dict[str, Any], valu
                 card, cohort.cases, out_dir, values, plan, card_dir=card_dir, options=settings,
                 on_case=shown.case, progress=downloads if mode is not ProgressMode.none else _quiet,
             )  # fmt: skip
-    _summary(err, result)
-    if result.failed:
-        raise typer.Exit(FAILED_EXIT)
+    return result
 
 
 def _quiet(task: str, done: int, total: int) -> None:
