@@ -9,6 +9,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,6 +120,19 @@ def test_upload_run_and_view_the_overlay(server: ServerProcess, browser: object,
     assert errors == []
 
 
+def signed_in(browser: object, server: ServerProcess) -> tuple[Any, list[str]]:
+    """A new page of ``server`` past its token form, with its list of models loaded; the page's script errors."""
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)
+    page.fill("#token", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    return page, errors
+
+
 def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
     server: ServerProcess, browser: object, colin27: Path, tmp_path: Path
 ) -> None:
@@ -134,14 +148,7 @@ def test_a_dicom_zip_of_two_series_asks_for_one_then_runs(
     with zipfile.ZipFile(archive, "w") as bundle:
         for file in sorted(series.rglob("*.dcm")):
             bundle.write(file, file.relative_to(series).as_posix())
-    errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server.url + "/")
-    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)
-    page.fill("#token", TOKEN)
-    page.click("#token-form button")
-    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    page, errors = signed_in(browser, server)
     page.click("button[data-model=prostate-taps]")
     page.set_input_files("#input-T2", str(archive))
     page.fill("#param-threshold", str(threshold))
@@ -187,14 +194,7 @@ def test_plane_scores_chart_marks_the_best_plane_and_a_click_shows_a_plane(
     sitk.WriteImage(image, str(volume))
     means = sitk.GetArrayFromImage(image).reshape(image.GetDepth(), -1).mean(axis=1)  # one per axial plane k
     brightest = int(np.argmax(means))
-    errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(plane_server.url + "/")
-    page.wait_for_selector("#token-form:not([hidden])", timeout=30_000)
-    page.fill("#token", TOKEN)
-    page.click("#token-form button")
-    page.wait_for_selector("body[data-models=loaded]", timeout=30_000)
+    page, errors = signed_in(browser, plane_server)
     page.click("button[data-model=plane-mean]")
     page.set_input_files("#input-image", str(volume))
     page.click("#submit")

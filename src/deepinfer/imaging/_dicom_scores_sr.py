@@ -31,7 +31,8 @@ from typing import Any, Final
 import numpy as np
 
 from deepinfer._exceptions import InputError
-from deepinfer.imaging._dicom_seg import DicomAlgorithm, DicomSource, _check_uids, _series_number, require_highdicom
+from deepinfer.imaging._dicom_seg import DicomAlgorithm, DicomSource, _check_uids, require_highdicom
+from deepinfer.imaging._dicom_sr import algorithm_identification, device_report
 
 _LO: Final = 64
 PRIVATE_SCHEME: Final = "99DEEPINFER"
@@ -167,30 +168,7 @@ def _private_scheme() -> Any:
 
 
 def _report(hd: Any, summary: ClassScoresSummary, source: DicomSource, algorithm: DicomAlgorithm, software: str) -> Any:
-    identification = hd.sr.AlgorithmIdentification(
-        name=f"{algorithm.model_id} ({algorithm.name})"[:_LO], version=algorithm.version[:_LO]
-    )
+    identification = algorithm_identification(hd, algorithm)
     groups = [_decision_group(hd, summary, identification)]
     groups += [_class_group(hd, summary, k, source, identification) for k in range(len(summary.classes))]
-    device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=hd.UID(), name="deepinfer", manufacturer_name="deepinfer", model_name=algorithm.model_id[:_LO]
-    )
-    observer = hd.sr.ObserverContext(
-        observer_type=_code(hd, "121007", "DCM", "Device"), observer_identifying_attributes=device
-    )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=_code(hd, "363679005", "SCT", "Imaging procedure"),
-        imaging_measurements=groups,
-    )
-    return hd.sr.Comprehensive3DSR(
-        evidence=list(source.headers),
-        content=report[0],
-        series_instance_uid=hd.UID(),
-        series_number=_series_number(source, 1002),
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="deepinfer",
-        is_complete=True,
-        software_versions=software[:_LO],
-    )
+    return device_report(hd, groups, list(source.headers), source, algorithm, software, 1002)

@@ -77,13 +77,32 @@ def measurement_report(
 def _report(
     hd: Any, seg: Any, source: DicomSource, volumes_ml: Mapping[int, float], algorithm: DicomAlgorithm, software: str
 ) -> Any:
-    identification = hd.sr.AlgorithmIdentification(
-        name=f"{algorithm.model_id} ({algorithm.name})"[:_LO], version=algorithm.version[:_LO]
-    )
+    identification = algorithm_identification(hd, algorithm)
     groups = [
         _group(hd, seg, item, source, volumes_ml[int(item.SegmentNumber)], identification)
         for item in seg.SegmentSequence
     ]
+    return device_report(hd, groups, [seg, *source.headers], source, algorithm, software, 1001)
+
+
+def algorithm_identification(hd: Any, algorithm: DicomAlgorithm) -> Any:
+    """The model (id, name, version) as the algorithm of an SR's measurements."""
+    return hd.sr.AlgorithmIdentification(
+        name=f"{algorithm.model_id} ({algorithm.name})"[:_LO], version=algorithm.version[:_LO]
+    )
+
+
+def device_report(
+    hd: Any,
+    groups: list[Any],
+    evidence: list[Any],
+    source: DicomSource,
+    algorithm: DicomAlgorithm,
+    software: str,
+    series_number: int,
+) -> Any:
+    """A TID 1500 measurement report of ``groups``, observed by deepinfer as a device, in a new series of the
+    source study (deepinfer's segment volumes and class scores SRs)."""
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=hd.UID(), name="deepinfer", manufacturer_name="deepinfer", model_name=algorithm.model_id[:_LO]
     )
@@ -96,10 +115,10 @@ def _report(
         imaging_measurements=groups,
     )
     return hd.sr.Comprehensive3DSR(
-        evidence=[seg, *source.headers],
+        evidence=evidence,
         content=report[0],
         series_instance_uid=hd.UID(),
-        series_number=_series_number(source, 1001),
+        series_number=_series_number(source, series_number),
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer="deepinfer",

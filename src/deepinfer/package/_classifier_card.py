@@ -20,8 +20,7 @@ from typing import Any
 
 from deepinfer._exceptions import UsageError
 from deepinfer.card import ModelCard, parse_card, slugify
-from deepinfer.package._init_card import member_name, relative_source
-from deepinfer.store import sha256_file
+from deepinfer.package._init_card import member_name, model_artifact
 
 DEFAULT_PLANE_SIZE = 224
 TODO = "TODO"
@@ -236,14 +235,7 @@ def draft_classifier_card(
                 "default": plane,
             }
         ],
-        "artifacts": [
-            {
-                "name": "model",
-                "sha256": sha256_file(model),
-                "size": model.stat().st_size,
-                "source": {"kind": "file", "path": relative_source(model, card_path)},
-            }
-        ],
+        "artifacts": [model_artifact(model, card_path)],
         "runtime": {"type": "onnx"},
         "pipeline": classifier_pipeline(graph, output),
     }

@@ -56,6 +56,16 @@ def relative_source(model: Path, card_path: Path) -> str:
     return Path(os.path.relpath(resolved, folder)).as_posix()
 
 
+def model_artifact(model: Path, card_path: Path) -> dict[str, Any]:
+    """The card's ``model`` artifact: the ONNX file beside (or below) the card, pinned by sha256 and size."""
+    return {
+        "name": "model",
+        "sha256": sha256_file(model),
+        "size": model.stat().st_size,
+        "source": {"kind": "file", "path": relative_source(model, card_path)},
+    }
+
+
 def _labels(channels: int) -> list[dict[str, Any]]:
     count = 1 if channels == 1 else channels - 1
     return [
@@ -113,14 +123,7 @@ def draft_card(model: Path, card_path: Path) -> ModelCard:
         "parameters": [{"type": "float", "name": "threshold", "default": 0.5, "minimum": 0.0, "maximum": 1.0}]
         if channels == 1
         else [],
-        "artifacts": [
-            {
-                "name": "model",
-                "sha256": sha256_file(model),
-                "size": model.stat().st_size,
-                "source": {"kind": "file", "path": relative_source(model, card_path)},
-            }
-        ],
+        "artifacts": [model_artifact(model, card_path)],
         "runtime": {"type": "onnx"},
         "pipeline": _pipeline(window, channels, output),
     }
