@@ -1,7 +1,7 @@
 """The ``*_nnunet`` steps against nnU-Net v2's own functions, on a real image (Colin27) where the step reads one.
 
-nnU-Net's functions work on arrays in any axis order (separate-z resampling aside, which the steps refuse), so
-they are called here on deepinfer's (i, j, k) arrays directly."""
+nnU-Net's functions work on arrays in any axis order, so they are called here on deepinfer's (i, j, k) arrays
+directly. Anisotropic grids, several inputs, regions and postprocessing: ``test_nnunet_variant_steps.py``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from pipeline_helpers import run_steps_on
 
-from deepinfer import PipelineError
-from deepinfer.imaging import Geometry, Volume
+from deepinfer.imaging import Volume
 from realparts import need
 
 
@@ -80,10 +79,3 @@ def test_resampling_there_and_back_is_nnunets(small_mr: Volume) -> None:
     restored = run_steps_on(small_mr, [*steps, ("restore_geometry", {})])
     assert restored.image.geometry.same_as(small_mr.geometry)
     np.testing.assert_allclose(restored.image.data, back, atol=1e-4)
-
-
-def test_an_anisotropic_input_is_refused_not_resampled_differently(small_mr: Volume) -> None:
-    geometry = small_mr.geometry
-    thick = Volume(small_mr.array, Geometry(geometry.origin, (1.0, 1.0, 4.0), geometry.direction, geometry.size))
-    with pytest.raises(PipelineError, match="anisotropic"):
-        run_steps_on(thick, [("resample_nnunet", {"spacing": [2.0, 2.0, 2.0]})])

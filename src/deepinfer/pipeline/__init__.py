@@ -5,8 +5,9 @@ restore_geometry (spatial); planes, resize_planes, scale_planes, infer_planes, c
 by plane: its maps back on the input's grid, or class scores per plane); nan_to_num, normalize_zscore,
 clip_percentiles, percentiles, scale_to_range, scale_intensity_range, normalize_minmax, gaussian_smooth
 (intensity); infer, sliding_window (networks); select_channel, activation, threshold, argmax, largest_component,
-fill_holes (post-processing); crop_nonzero, normalize_nnunet, resample_nnunet,
-sliding_window_nnunet (nnU-Net v2's inference, for imported nnU-Net models); output, save, load (results and slots).
+fill_holes (post-processing); stack_inputs (a card's other inputs as channels); crop_nonzero, normalize_nnunet,
+resample_nnunet, sliding_window_nnunet, regions_nnunet, largest_component_nnunet (nnU-Net v2's inference, for
+imported nnU-Net models); output, save, load (results and slots).
 
 Checking a whole card needs the steps, so it lives here, above the card layer: ``validate_card_document``
 (the schema report of ``deepinfer.card.validate_card`` plus the pipeline's) is what ``deepinfer card validate``
@@ -20,6 +21,8 @@ from deepinfer.pipeline import (  # noqa: F401  (register the steps)
     _inference,
     _intensity,
     _nnunet,
+    _nnunet_output,
+    _nnunet_resample,
     _outputs,
     _plane_inference,
     _planes,
@@ -47,6 +50,7 @@ from deepinfer.pipeline._planes import PLANES
 def step_names() -> list[str]:
     """The names of every registered pipeline step, sorted."""
     return PipelineStep.names()
+
 
 __all__ = [
     "PLANES",

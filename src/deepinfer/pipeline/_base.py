@@ -100,6 +100,7 @@ class PipelineState:
     plane: str | None = None  # which planes the image is a stack of, after a ``planes`` step
     plane_scores: PlaneScores | None = None  # a 2D classifier's answers per plane (``infer_planes``)
     scores: dict[str, ClassScores] = field(default_factory=dict)  # recorded ``class_scores`` outputs
+    inputs: Mapping[str, Volume] = field(default_factory=dict)  # the card's other inputs (``stack_inputs``)
 
 
 class PipelineStep:

@@ -2,10 +2,9 @@
 
 nnU-Net works on SimpleITK's array order (z, y, x); these steps take every per-axis value in deepinfer's
 (i, j, k) order, which the importer converts. ``crop_nonzero`` is nnU-Net's ``crop_to_nonzero`` (the box of
-the hole-filled nonzero mask), ``normalize_nnunet`` its ``ZScoreNormalization`` / ``CTNormalization``,
-``resample_nnunet`` its ``resample_data_or_seg_to_shape`` without separate z (an anisotropic grid is refused
-at run time rather than resampled differently), and ``sliding_window_nnunet`` its
-``predict_sliding_window_return_logits`` (window starts, Gaussian importance map, mirroring, fold average).
+the hole-filled nonzero mask), ``normalize_nnunet`` its ``ZScoreNormalization`` / ``CTNormalization`` and
+``sliding_window_nnunet`` its ``predict_sliding_window_return_logits`` (window starts, Gaussian importance map,
+mirroring, fold average). ``resample_nnunet`` is in ``_nnunet_resample``, the outputs' steps in ``_nnunet_output``.
 """
 
 from __future__ import annotations
@@ -18,12 +17,10 @@ import numpy as np
 
 from deepinfer._exceptions import PipelineError
 from deepinfer.pipeline import _checks as check
-from deepinfer.pipeline._base import FloatArray, Network, ParamError, PipelineState, PipelineStep, Tensor
-from deepinfer.pipeline._grid import centred
+from deepinfer.pipeline._base import FloatArray, Network, ParamError, PipelineState, PipelineStep
 from deepinfer.pipeline._inference import run_network
-from deepinfer.pipeline._spatial import push_box, push_undo
+from deepinfer.pipeline._spatial import push_box
 
-ANISOTROPY_THRESHOLD = 3.0  # nnU-Net's ANISO_THRESHOLD: beyond it, nnU-Net resamples the low-res axis apart
 SCHEMES = ("zscore", "ct", "none")
 MAX_NETWORKS = 16
 
@@ -111,70 +108,6 @@ def normalize_channel(image: FloatArray, scheme: dict[str, Any], mask: np.ndarra
         mean, std = image.mean(), image.std()
         image -= mean
         image /= max(std, 1e-8)
-
-
-def resize(data: FloatArray, shape: Sequence[int], order: int) -> FloatArray:
-    """Each channel resized onto ``shape`` in index space (scikit-image, edge mode, no anti-aliasing)."""
-    if tuple(shape) == tuple(data.shape[1:]):
-        return data
-    from skimage.transform import resize as sk_resize
-
-    channels = [
-        sk_resize(c.astype(float), tuple(shape), order, mode="edge", anti_aliasing=False)  # type: ignore[no-untyped-call]
-        for c in data
-    ]
-    return np.stack(channels).astype(np.float32)
-
-
-def anisotropic(spacing: Sequence[float]) -> bool:
-    return max(spacing) / min(spacing) > ANISOTROPY_THRESHOLD
-
-
-class ResampleNnunet(PipelineStep):
-    """Resample to ``spacing`` (mm) on ``round(size · old spacing / spacing)`` voxels over the same field of
-    view, with spline ``order`` (nnU-Net's data: 3); the undo resamples back onto the saved grid with
-    ``inverse_order`` (nnU-Net's probabilities: 1), rounded to float16 with ``inverse_float16`` (nnU-Net resamples
-    its float16 logits into a float16 array). nnU-Net resamples an anisotropic grid (spacing ratio
-    above 3) in two parts; that is refused here, not approximated."""
-
-    name = "resample_nnunet"
-
-    def __init__(self, *, spacing: Any, order: int = 3, inverse_order: int = 1, inverse_float16: bool = False) -> None:
-        self.spacing = check.positive_triple("spacing", spacing)
-        self.inverse_float16 = check.boolean("inverse_float16", inverse_float16)
-        self.order = self._order("order", order)
-        self.inverse_order = self._order("inverse_order", inverse_order)
-        if anisotropic(self.spacing):
-            raise ParamError("spacing", f"{list(self.spacing)} is anisotropic: nnU-Net would resample z apart")
-
-    @staticmethod
-    def _order(name: str, value: Any) -> int:
-        order = check.integer(name, value, minimum=0)
-        if order > 5:
-            raise ParamError(name, f"must be a spline order 0..5, got {value!r}")
-        return order
-
-    def apply(self, state: PipelineState) -> None:
-        before = state.image.geometry
-        if anisotropic(before.spacing):
-            raise PipelineError(
-                f"resample_nnunet: the input's spacing {list(before.spacing)} is anisotropic (ratio above "
-                f"{ANISOTROPY_THRESHOLD:g}); nnU-Net resamples such images along z apart, which this card does not do"
-            )
-        old = np.asarray(before.size)
-        shape = tuple(round(s / t * n) for s, t, n in zip(before.spacing, self.spacing, before.size, strict=True))
-        if min(shape) < 1:
-            raise PipelineError(f"resample_nnunet: the image would have {list(shape)} voxels")
-        after = centred(before, np.asarray(before.spacing) * old / np.asarray(shape), (shape[0], shape[1], shape[2]))
-        state.image = Tensor(resize(state.image.data, shape, self.order), after)
-
-        def back(values: FloatArray) -> Tensor:
-            restored = resize(values, before.size, self.inverse_order)
-            if self.inverse_float16 and restored is not values:
-                restored = restored.astype(np.float16).astype(np.float32)
-            return Tensor(restored, before)
-
-        push_undo(state, self.name, after, back)
 
 
 def window_starts(size: int, patch: int, step: float) -> list[int]:

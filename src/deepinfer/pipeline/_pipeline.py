@@ -56,16 +56,28 @@ class Pipeline:
         return [step.name for step in self.steps]
 
     def run(
-        self, volume: Volume, networks: NetworkProvider, progress: ProgressCallback = no_progress
+        self,
+        volume: Volume,
+        networks: NetworkProvider,
+        progress: ProgressCallback = no_progress,
+        inputs: Mapping[str, Volume] | None = None,
     ) -> dict[str, Volume]:
         """Run every step on ``volume``; returns the recorded image outputs, each on the input's exact grid."""
-        return self.run_all(volume, networks, progress).volumes
+        return self.run_all(volume, networks, progress, inputs).volumes
 
     def run_all(
-        self, volume: Volume, networks: NetworkProvider, progress: ProgressCallback = no_progress
+        self,
+        volume: Volume,
+        networks: NetworkProvider,
+        progress: ProgressCallback = no_progress,
+        inputs: Mapping[str, Volume] | None = None,
     ) -> PipelineResult:
-        """Run every step on ``volume``; returns every recorded output, class scores too."""
+        """Run every step on ``volume`` (the card's first input); returns every recorded output, class scores too.
+
+        ``inputs``: the card's other inputs by name, for a ``stack_inputs`` step (a card with several inputs).
+        """
         state = PipelineState(Tensor.from_volume(volume), volume, self.params, networks, progress)
+        state.inputs = dict(inputs or {})
         run_steps(self.steps, state)
         for name, output in state.outputs.items():
             if not output.geometry.same_as(volume.geometry):

@@ -195,8 +195,9 @@ def _run_in_process(
     for artifact in dict.fromkeys(name for step in pipeline.steps for name in step.artifacts()):
         networks(artifact)
     load_s = clock() - loading
-    # Pipelines take one image today (every card so far has one volume input); the first input is it.
-    recorded = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings)
+    # The first input is the working image; the others reach the pipeline by name (``stack_inputs``).
+    others = {m.name: volumes_in[m.name] for m in card.inputs[1:] if m.name in volumes_in}
+    recorded = _run_pipeline(pipeline, inputs[first], volumes_in[first], networks, progress, card.ref, warnings, others)
     return _Computed(recorded.volumes, recorded.scores, load_s, networks.opened - opened_before)
 
 
@@ -326,11 +327,12 @@ def _run_pipeline(
     progress: ProgressCallback,
     ref: str,
     warnings: list[str],
+    others: Mapping[str, Volume] | None = None,
 ) -> PipelineResult:
     """The pipeline's outputs; a step that fails on this image is reported as bad input naming its file (and
     the warnings about the input, such as its looking empty)."""
     try:
-        return pipeline.run_all(volume, networks, progress)
+        return pipeline.run_all(volume, networks, progress, others)
     except PipelineError as error:
         size = "×".join(str(n) for n in volume.geometry.size)
         notes = "".join(f"\n{warning}" for warning in warnings)
