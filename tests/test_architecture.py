@@ -15,7 +15,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "deepinfer"
 # Lowest first. A module may import from its own layer or a lower one. The foundation is the root package's own
 # private modules (exceptions, configuration, metrics, atomic files), which every package may use.
 LAYERS: list[set[str]] = [
-    {"", "_exceptions", "_config", "_metrics", "_files"},
+    {"", "_exceptions", "_config", "_metrics", "_files", "_exports"},
     {"card"},
     {"store"},
     {"registry"},
@@ -37,7 +37,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "ModelNotFoundError", "PipelineError", "Problem", "RuntimeUnavailableError", "UsageError", "__version__"
     ],
     "deepinfer.card": [
-        "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "ClassScoresMember", "ContainerRuntime",
+        "Artifact", "BoolParameter", "CARD_SCHEMA_VERSION", "CardSummary", "ClassScoresMember", "ContainerRuntime",
         "DebianMemberSource", "EnumParameter", "Example", "FastBounds", "FileSource", "FloatParameter", "IMAGE_NAME",
         "IntParameter", "Label", "LabelmapMember", "ModelCard", "OnnxRuntime", "PLACEHOLDER", "ParameterValues",
         "PointListMember", "Precision", "ProbabilityMapMember", "SEGMENT_CATEGORIES", "SEMVER", "SHA256",
@@ -48,10 +48,10 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.registry": [
         "CardCheck", "CombinedRegistry", "DirectoryRegistry", "EMBEDDED_NAME", "EmbeddedRegistry", "HttpRegistry",
-        "INDEX_NAME", "IndexEntry", "LoadedCard", "Registry", "RegistrySource", "SIGNATURE_SUFFIX", "add_source",
-        "build_index", "check_cards", "default_registry", "describe_age", "embedded_registry_path", "key_id",
-        "load_private_key", "load_sources", "open_registry", "parse_public_key", "public_key_text", "read_index",
-        "read_snapshot", "remove_source", "sign_index", "verify_index", "version_key", "write_index",
+        "INDEX_NAME", "IndexEntry", "LoadedCard", "Registry", "RegistrySource", "SIGNATURE_SUFFIX", "SummaryCache",
+        "add_source", "build_index", "check_cards", "default_registry", "describe_age", "embedded_registry_path",
+        "key_id", "load_private_key", "load_sources", "open_registry", "parse_public_key", "public_key_text",
+        "read_index", "read_snapshot", "remove_source", "sign_index", "verify_index", "version_key", "write_index",
         "write_private_key"
     ],
     "deepinfer.store": [

@@ -8,8 +8,10 @@ none of them); nor the modules of the other commands (they are imported when cal
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("torch", "openvino", "onnxruntime", "SimpleITK", "scipy", "matplotlib", "monai")
 OTHER_COMMANDS = ("deepinfer.cli._run_command", "deepinfer.cli._batch_command", "deepinfer.server", "deepinfer.package")
@@ -25,9 +27,9 @@ print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules]}))
 """
 
 
-def loaded_by(*args: str) -> list[str]:
-    argv = [sys.executable, "-c", PROBE % (BROWSING,), *args]
-    result = subprocess.run(argv, capture_output=True, encoding="utf-8", check=True)
+def loaded_by(*args: str, watch: tuple[str, ...] = BROWSING, env: dict[str, str] | None = None) -> list[str]:
+    argv = [sys.executable, "-c", PROBE % (watch,), *args]
+    result = subprocess.run(argv, capture_output=True, encoding="utf-8", check=True, env=env)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0, result.stderr
     loaded: list[str] = report["loaded"]
@@ -37,6 +39,17 @@ def loaded_by(*args: str) -> list[str]:
 def test_browsing_models_imports_no_runtime_no_image_library_and_no_numpy() -> None:
     assert loaded_by("models", "list") == []
     assert loaded_by("models", "show", "prostate-taps", "--json") == []
+
+
+def test_a_second_listing_builds_no_card_model(tmp_path: Path) -> None:
+    """The first listing validates the cards (the pydantic card models) and keeps their summaries; the next
+    lists from those summaries, so the card models are not even imported."""
+    env = {**os.environ, "DEEPINFER_HOME": str(tmp_path / "home")}
+    models = ("deepinfer.card._model", "deepinfer.card._validate", "deepinfer.card._legacy")
+    assert loaded_by("models", "list", watch=models, env=env) == list(models)
+    assert loaded_by("models", "list", watch=models, env=env) == []
+    assert loaded_by("models", "search", "brain", "--json", watch=models, env=env) == []
+    assert loaded_by("models", "show", "prostate-taps", watch=models, env=env) == list(models)
 
 
 def test_importing_the_runners_and_the_pipeline_imports_no_runtime() -> None:

@@ -55,8 +55,7 @@ _METRIC_NAMES = {"dice similarity": "Dice", "dice similarity coefficient": "Dice
 _C_INT_BITS = {"int8_t": 8, "int16_t": 16, "short": 16, "int32_t": 32, "int": 32, "int64_t": 64, "long": 64}
 _C_INT_RANGES = {name: (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for name, bits in _C_INT_BITS.items()}
 _C_INT_RANGES |= {
-    (f"u{name}" if name.endswith("_t") else f"unsigned {name}"): (0, 2**bits - 1)
-    for name, bits in _C_INT_BITS.items()
+    (f"u{name}" if name.endswith("_t") else f"unsigned {name}"): (0, 2**bits - 1) for name, bits in _C_INT_BITS.items()
 }
 _SIMPLE_PARAMETERS: dict[str, type[BaseModel]] = {"bool": BoolParameter, "string": StringParameter}
 _SIMPLE_PARAMETERS |= {"float": FloatParameter, "double": FloatParameter, "std::string": StringParameter}
@@ -143,11 +142,7 @@ def _count(value: Any) -> bool:
 
 def _semver(version: Any) -> str | None:
     """'0.1' → '0.1.0', '1' → '1.0.0'; None when the value is not a dotted number."""
-    text = (
-        str(version).strip()
-        if isinstance(version, str | int | float) and not isinstance(version, bool)
-        else ""
-    )
+    text = str(version).strip() if isinstance(version, str | int | float) and not isinstance(version, bool) else ""
     if not re.fullmatch(r"\d+(?:\.\d+){0,2}", text):
         return None
     parts = [str(int(part)) for part in text.split(".")]

@@ -11,14 +11,11 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deepinfer.card._constants import CARD_SCHEMA_VERSION, SEMVER, SHA256
 from deepinfer.card._precision import Precision
 from deepinfer.card._series_rule import SeriesRule
 
-CARD_SCHEMA_VERSION: Final = "2.0"
-
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-SEMVER = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
-SHA256 = r"^[0-9a-f]{64}$"
 MEMBER_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 # An image repository with an optional tag, e.g. owner/name:tag (no registry port, no whitespace, no options).
@@ -263,9 +260,7 @@ class DebianMemberSource(_Strict):
     path: str = Field(description="Installed path of the file, e.g. /usr/share/mricron/templates/ch2.nii.gz.")
 
 
-ArtifactSource = Annotated[
-    FileSource | UrlSource | WheelMemberSource | DebianMemberSource, Field(discriminator="kind")
-]
+ArtifactSource = Annotated[FileSource | UrlSource | WheelMemberSource | DebianMemberSource, Field(discriminator="kind")]
 
 
 class Artifact(_Strict):
@@ -392,9 +387,7 @@ class ModelCard(_Strict):
         names = [m.name for m in [*self.inputs, *self.outputs, *self.parameters]]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ValueError(
-                f"member names must be unique across inputs, outputs and parameters: {duplicated}"
-            )
+            raise ValueError(f"member names must be unique across inputs, outputs and parameters: {duplicated}")
         artifact_names = [a.name for a in self.artifacts]
         if len(set(artifact_names)) != len(artifact_names):
             raise ValueError("artifact names must be unique")

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from deepinfer.card._model import CARD_SCHEMA_VERSION, ModelCard
+from deepinfer.card._constants import CARD_SCHEMA_VERSION
+from deepinfer.card._model import ModelCard
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = f"urn:deepinfer:model-card:{CARD_SCHEMA_VERSION}"

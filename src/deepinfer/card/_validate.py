@@ -71,9 +71,7 @@ def read_card_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise CardError(
-            str(path), [Problem("$", f"not valid JSON: {error.msg} at line {error.lineno}")]
-        ) from None
+        raise CardError(str(path), [Problem("$", f"not valid JSON: {error.msg} at line {error.lineno}")]) from None
 
 
 def load_card(path: Path) -> ModelCard:

@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from deepinfer.card import ModelCard, card_summary
 from deepinfer.cli._progress import JsonProgress, ProgressMode, RichProgress
 from deepinfer.cli._render import RESEARCH_ONLY, card_panel, human_size, models_table, print_json
 from deepinfer.cli._target import global_target
 from deepinfer.registry import Registry, default_registry
-from deepinfer.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from deepinfer.card import ModelCard
 
 models_app = typer.Typer(help="Browse the model registry.", no_args_is_help=True)
 out = Console()
@@ -35,9 +36,9 @@ def cli_registry() -> Registry:
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
     """List every model: id, name, version, task, modality, license and download size."""
-    cards = cli_registry().list()
+    cards = cli_registry().summaries()
     if as_json:
-        print_json(out, [card_summary(card) for card in cards])
+        print_json(out, [card.to_json() for card in cards])
     else:
         out.print(models_table(cards))
         out.print(RESEARCH_ONLY, style="yellow")
@@ -49,9 +50,9 @@ def models_search(
     as_json: JsonFlag = False,
 ) -> None:
     """Find models by id, name, anatomy, modality, task or tag."""
-    cards = cli_registry().search(query)
+    cards = cli_registry().summaries(query)
     if as_json:
-        print_json(out, [card_summary(card) for card in cards])
+        print_json(out, [card.to_json() for card in cards])
     elif cards:
         out.print(models_table(cards, title=f"Models matching {query!r}"))
     else:
@@ -76,6 +77,8 @@ def pull(
     progress: Annotated[ProgressMode, typer.Option(help="Progress display.")] = ProgressMode.rich,
 ) -> None:
     """Fetch a model's artifacts into the local cache and verify their sha256."""
+    from deepinfer.store import ArtifactStore
+
     registry = default_registry()
     loaded = registry.find(model)
     card = loaded.card

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from deepinfer.card import ModelCard
+    from deepinfer.card import CardSummary, ModelCard
 
 RESEARCH_ONLY = "For research use only. Not for clinical diagnosis."
 
@@ -26,17 +26,17 @@ def human_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-def models_table(cards: Sequence[ModelCard], title: str = "Models") -> Table:
+def models_table(cards: Sequence[CardSummary], title: str = "Models") -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("id", "name", "version", "task", "modality", "license", "size"):
         table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column == "id")
     for card in cards:
         licence = (
-            card.license.code
-            if card.license.code == card.license.weights
-            else (f"{card.license.code} / weights {card.license.weights}")
+            card.license_code
+            if card.license_code == card.license_weights
+            else (f"{card.license_code} / weights {card.license_weights}")
         )
-        size = human_size(card.total_artifact_size()) if card.artifacts else "-"
+        size = human_size(card.size) if card.artifacts else "-"
         table.add_row(card.id, card.name, card.version, card.task, card.modality, licence, size)
     return table
 

@@ -15,4 +15,4 @@ class ServerRegistry(Registry):
 
     def _load(self) -> list[LoadedCard]:
         refs = [str(model.get("ref") or f"{model['id']}@{model['version']}") for model in self.client.models()]
-        return [LoadedCard(self.client.card(ref), f"{self.client.url}/api/models/{ref}", None) for ref in refs]
+        return [LoadedCard.of(self.client.card(ref), f"{self.client.url}/api/models/{ref}", None) for ref in refs]

@@ -22,7 +22,8 @@ from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import CardError, FetchError, InputError, IntegrityError, ModelNotFoundError
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
 from deepinfer.registry._http import HttpRegistry
-from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, LoadedCard, Registry
+from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, Registry
+from deepinfer.registry._summaries import LoadedCard, SummaryCache
 from deepinfer.store import HttpTransport, UrllibTransport
 
 logger = logging.getLogger("deepinfer.registry")
@@ -60,11 +61,11 @@ class CombinedRegistry(Registry):
                 continue
             self._available.append(member)
             for item in loaded:
-                owner = owners.setdefault(item.card.id, name)
+                owner = owners.setdefault(item.summary.id, name)
                 if owner == name:
                     result.append(item)
                 else:
-                    self.shadowed.append(f"{item.card.ref} from {name} (the id belongs to {owner})")
+                    self.shadowed.append(f"{item.summary.ref} from {name} (the id belongs to {owner})")
         return result
 
     def member(self, name: str) -> Registry:
@@ -84,12 +85,17 @@ class CombinedRegistry(Registry):
 
 
 def open_registry(
-    source: RegistrySource, home: Path, settings: Settings, transport: HttpTransport | None = None
+    source: RegistrySource,
+    home: Path,
+    settings: Settings,
+    transport: HttpTransport | None = None,
+    summaries: SummaryCache | None = None,
 ) -> Registry:
     """The registry a configured source describes (not loaded yet)."""
     if source.remote:
-        return HttpRegistry(source, home, settings, transport or UrllibTransport(timeout=REGISTRY_TIMEOUT))
-    return DirectoryRegistry(Path(source.url), keys=source.keys, label=source.name)
+        http = transport or UrllibTransport(timeout=REGISTRY_TIMEOUT)
+        return HttpRegistry(source, home, settings, http, summaries=summaries)
+    return DirectoryRegistry(Path(source.url), keys=source.keys, label=source.name, summaries=summaries)
 
 
 def default_registry(
@@ -103,6 +109,9 @@ def default_registry(
     (``skip_unverified``: a registry that fails verification is skipped, not an error; for the server)."""
     home = home if home is not None else deepinfer_home()
     settings = settings if settings is not None else Settings.load(home)
-    members: list[tuple[str, Registry]] = [(EMBEDDED_NAME, EmbeddedRegistry())]
-    members += [(source.name, open_registry(source, home, settings, transport)) for source in load_sources(home)]
+    summaries = SummaryCache(home)
+    members: list[tuple[str, Registry]] = [(EMBEDDED_NAME, EmbeddedRegistry(summaries))]
+    members += [
+        (source.name, open_registry(source, home, settings, transport, summaries)) for source in load_sources(home)
+    ]
     return CombinedRegistry(members, skip_unverified=skip_unverified)

@@ -25,26 +25,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from deepinfer._config import Settings
 from deepinfer._exceptions import CardError, FetchError, IntegrityError, Problem
 from deepinfer._files import write_atomic
-from deepinfer.card import ModelCard
 from deepinfer.registry._configured import RegistrySource
 from deepinfer.registry._index import (
     INDEX_NAME,
     MAX_CARD_BYTES,
     MAX_INDEX_BYTES,
     IndexEntry,
-    card_from_bytes,
     check_entry,
     parse_index,
 )
-from deepinfer.registry._registry import LoadedCard, Registry, refuse_duplicates
+from deepinfer.registry._registry import Registry, refuse_duplicates
 from deepinfer.registry._signing import MAX_SIGNATURE_BYTES, SIGNATURE_SUFFIX, verify_index
+from deepinfer.registry._summaries import LoadedCard, SummaryCache
 from deepinfer.store import HttpTransport, UrlPolicy, check_url_path, host_key, open_checked, read_limited
+
+if TYPE_CHECKING:
+    from deepinfer.card import ModelCard
 
 logger = logging.getLogger("deepinfer.registry")
 NOT_MODIFIED = 304
@@ -90,6 +92,7 @@ class HttpRegistry(Registry):
         *,
         fresh_for: float = 600.0,
         clock: Callable[[], float] = time.time,
+        summaries: SummaryCache | None = None,
     ) -> None:
         source.check()
         self.source = source
@@ -102,6 +105,7 @@ class HttpRegistry(Registry):
         self.clock = clock
         self.status = "not loaded"
         self._force = False
+        self.summaries_kept = summaries or SummaryCache(None)
 
     def refresh(self) -> list[ModelCard]:
         """Ask the server now, even when the cached copy is fresh; returns the latest cards."""
@@ -162,6 +166,7 @@ class HttpRegistry(Registry):
         entries = parse_index(snapshot.index, self.index_url)
         loaded = [self._card(position, entry, online) for position, entry in enumerate(entries)]
         refuse_duplicates(loaded)
+        self.summaries_kept.save()
         return loaded
 
     def _card(self, position: int, entry: IndexEntry, online: bool) -> LoadedCard:
@@ -184,11 +189,11 @@ class HttpRegistry(Registry):
                     f"{self.name}: card {entry.path} refused: its sha256 {actual} differs from the "
                     f"{signed}index ({entry.sha256})"
                 )
-        card = card_from_bytes(data, url)
-        check_entry(entry, card, url)
+        loaded = self.summaries_kept.read(data, entry.sha256, url, None)
+        check_entry(entry, loaded.summary, url)
         if fetched:
             write_atomic(self.cache / "cards" / f"{entry.sha256}.json", data)
-        return LoadedCard(card, url, None)
+        return loaded
 
     def _cached_card(self, sha256: str) -> bytes | None:
         path = self.cache / "cards" / f"{sha256}.json"

@@ -16,18 +16,21 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepinfer._exceptions import CardError, InputError, Problem
 from deepinfer._files import write_atomic
-from deepinfer.card import CARD_SCHEMA_VERSION, SEMVER, SHA256, ModelCard, import_legacy, looks_like_legacy, parse_card
+from deepinfer.card import CARD_SCHEMA_VERSION, SEMVER, SHA256, CardSummary
+
+if TYPE_CHECKING:
+    from deepinfer.card import ModelCard
 
 INDEX_NAME = "index.json"
 MAX_INDEX_BYTES = 16 << 20
 MAX_CARD_BYTES = 2 << 20
 _ENTRY_KEYS = ("id", "version", "path", "sha256")
 
-CardCheck = Callable[[ModelCard], list[Problem]]
+CardCheck = Callable[["ModelCard"], list[Problem]]
 """A check of a whole card beyond its schema (the pipeline layer's ``validate_card_pipeline``: step names, step
 parameters, artifact and parameter references). The registry layer cannot know the steps, so the front ends
 hand it in where a registry is published or added; browsing (``models list``) checks the schema only."""
@@ -66,6 +69,8 @@ def discover_cards(folder: Path) -> list[Path]:
 
 def card_from_bytes(data: bytes, source: str) -> ModelCard:
     """The card in ``data``: a v2 card, or a 2017 DeepInfer description imported on the fly."""
+    from deepinfer.card import import_legacy, looks_like_legacy, parse_card  # the card models: only when parsing
+
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
@@ -158,7 +163,7 @@ def _entry_problems(index: int, item: Any) -> list[Problem]:
     return problems
 
 
-def check_entry(entry: IndexEntry, card: ModelCard, path: Path | str) -> None:
+def check_entry(entry: IndexEntry, card: CardSummary, path: Path | str) -> None:
     """The card a (verified) index entry points at must be the id and version the entry announces."""
     if (card.id, card.version) != (entry.id, entry.version):
         problem = Problem("$.id", f"the index lists {entry.id}@{entry.version}, the file holds {card.ref}")

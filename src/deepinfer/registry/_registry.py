@@ -11,38 +11,32 @@ from __future__ import annotations
 import difflib
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepinfer._exceptions import CardError, InputError, IntegrityError, ModelNotFoundError, Problem
-from deepinfer.card import ModelCard
+from deepinfer.card import CardSummary
 from deepinfer.registry._index import (
     INDEX_NAME,
     MAX_CARD_BYTES,
     MAX_INDEX_BYTES,
     IndexEntry,
-    card_from_bytes,
     check_entry,
     discover_cards,
     parse_index,
-    read_card_file,
     version_key,
 )
 from deepinfer.registry._signing import SIGNATURE_SUFFIX, verify_index
+from deepinfer.registry._summaries import LoadedCard, SummaryCache
 from deepinfer.store import resolve_inside
 
-Cards = list[ModelCard]  # an alias: inside Registry the name ``list`` is the method
+if TYPE_CHECKING:
+    from deepinfer.card import ModelCard
 
-
-@dataclass(frozen=True)
-class LoadedCard:
-    card: ModelCard
-    source: str
-    """Where the card came from (a file path or URL), for error messages."""
-    folder: Path | None
-    """The folder the card's file sources resolve against (None: the card may not use file sources)."""
+Cards = list["ModelCard"]  # aliases: inside Registry the name ``list`` is the method
+Summaries = list[CardSummary]
 
 
 class Registry(ABC):
@@ -59,9 +53,9 @@ class Registry(ABC):
         """Card id → its cards, oldest version first."""
         by_id: dict[str, list[LoadedCard]] = {}
         for loaded in self._load():
-            by_id.setdefault(loaded.card.id, []).append(loaded)
+            by_id.setdefault(loaded.summary.id, []).append(loaded)
         for versions in by_id.values():
-            versions.sort(key=lambda loaded: version_key(loaded.card.version))
+            versions.sort(key=lambda loaded: version_key(loaded.summary.version))
         return dict(sorted(by_id.items()))
 
     def entries(self) -> list[LoadedCard]:
@@ -71,6 +65,14 @@ class Registry(ABC):
     def list(self) -> Cards:
         """The latest version of every card, by id."""
         return [versions[-1].card for versions in self._versions.values()]
+
+    def summaries(self, query: str = "") -> Summaries:
+        """The summary of the latest version of every card, by id; with ``query``, of those whose id, name,
+        anatomy, modality, task or tags contain every word of it. (What listing needs: it does not validate a
+        card again whose summary was kept, see ``_summaries.py``.)"""
+        words = query.lower().split()
+        latest = [versions[-1].summary for versions in self._versions.values()]
+        return [summary for summary in latest if summary.matches(words)]
 
     def versions(self, card_id: str) -> Cards:
         """Every version of a card, oldest first (empty when the id is unknown)."""
@@ -90,24 +92,19 @@ class Registry(ABC):
         if not version:
             return versions[-1]
         for loaded in versions:
-            if loaded.card.version == version:
+            if loaded.summary.version == version:
                 return loaded
-        available = ", ".join(loaded.card.version for loaded in versions)
+        available = ", ".join(loaded.summary.version for loaded in versions)
         raise ModelNotFoundError(f"model {card_id!r} has no version {version!r} (available: {available})")
 
     def search(self, query: str) -> Cards:
         """Latest cards whose id, name, anatomy, modality, task or tags contain every word of ``query``."""
-        words = query.lower().split()
-        return [card for card in self.list() if all(word in _haystack(card) for word in words)]
+        return [self.get(summary.ref) for summary in self.summaries(query)]
 
     def _suggest(self, card_id: str) -> str:
         close = difflib.get_close_matches(card_id, list(self._versions), n=3, cutoff=0.5)
         close += [known for known in self._versions if card_id and card_id in known and known not in close]
         return f"; did you mean: {', '.join(close[:3])}?" if close else ""
-
-
-def _haystack(card: ModelCard) -> str:
-    return " ".join([card.id, card.name, card.anatomy, card.modality, card.task, *card.tags]).lower()
 
 
 class DirectoryRegistry(Registry):
@@ -116,10 +113,20 @@ class DirectoryRegistry(Registry):
     2017 DeepInfer files are imported as they are read. With ``keys`` (trusted Ed25519 public keys) the
     folder is a signed registry: it needs an index, signed by one of the keys in ``index.json.sig``."""
 
-    def __init__(self, path: Path, *, keys: tuple[str, ...] = (), label: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        keys: tuple[str, ...] = (),
+        label: str | None = None,
+        summaries: SummaryCache | None = None,
+    ) -> None:
         self.path = path
         self.keys = keys
         self.name = f"registry {label!r}" if label else f"registry at {path}"
+        self.summaries_kept = summaries or SummaryCache(None)
+        """Where summaries of validated cards are kept between runs (by default: nowhere, every card is
+        validated when the registry loads)."""
 
     def _load(self) -> list[LoadedCard]:
         if not self.path.is_dir():
@@ -133,6 +140,7 @@ class DirectoryRegistry(Registry):
         else:
             loaded = [self._load_file(path.relative_to(self.path).as_posix()) for path in discover_cards(self.path)]
         refuse_duplicates(loaded)
+        self.summaries_kept.save()
         return loaded
 
     def _index_bytes(self, index: Path) -> bytes:
@@ -162,16 +170,21 @@ class DirectoryRegistry(Registry):
             raise IntegrityError(
                 f"{self.name}: card {path} refused: its sha256 {actual} differs from the {signed}index ({entry.sha256})"
             )
-        card = card_from_bytes(data, str(path))  # parsed only once its bytes are known to be the indexed ones
-        check_entry(entry, card, path)
-        return LoadedCard(card, str(path), path.parent)
+        # parsed only once its bytes are known to be the indexed ones
+        loaded = self.summaries_kept.read(data, actual, str(path), path.parent)
+        check_entry(entry, loaded.summary, path)
+        return loaded
 
     def _load_file(self, relative: str) -> LoadedCard:
         try:
             path = resolve_inside(self.path, relative)
         except ValueError as error:
             raise CardError(str(self.path / relative), [Problem("$", str(error))]) from None
-        return LoadedCard(read_card_file(path)[0], str(path), path.parent)
+        try:
+            data = _read_small(path, MAX_CARD_BYTES)
+        except OSError as error:
+            raise InputError(f"{path}: cannot read the card ({error.strerror or error})") from None
+        return self.summaries_kept.read(data, hashlib.sha256(data).hexdigest(), str(path), path.parent)
 
 
 def _read_small(path: Path, limit: int) -> bytes:
@@ -185,16 +198,16 @@ def _read_small(path: Path, limit: int) -> bytes:
 def refuse_duplicates(loaded: list[LoadedCard]) -> None:
     first: dict[str, str] = {}
     for item in loaded:
-        earlier = first.setdefault(item.card.ref, item.source)
+        earlier = first.setdefault(item.summary.ref, item.source)
         if earlier != item.source:
-            raise CardError(item.source, [Problem("$.version", f"{item.card.ref} is also defined in {earlier}")])
+            raise CardError(item.source, [Problem("$.version", f"{item.summary.ref} is also defined in {earlier}")])
 
 
 class EmbeddedRegistry(DirectoryRegistry):
     """The project's own registry, shipped inside the package (``deepinfer/_registry``)."""
 
-    def __init__(self) -> None:
-        super().__init__(embedded_registry_path())
+    def __init__(self, summaries: SummaryCache | None = None) -> None:
+        super().__init__(embedded_registry_path(), summaries=summaries)
         self.name = "embedded registry"
 
 
