@@ -166,18 +166,6 @@ def test_monai_would_run_the_canary_and_the_import_does_not(bundles: dict[str, P
     assert (bundle / canary).exists(), "MONAI's parser ran the expression: the canary is live"
 
 
-def test_yaml_configs_and_missing_files_are_named(tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    (bundle / "configs").mkdir(parents=True)
-    (bundle / "configs" / "inference.yaml").write_text("preprocessing: {}\n", encoding="utf-8")
-    with pytest.raises(CardError) as refused:
-        import_monai_bundle(bundle, tmp_path / "card")
-    text = str(refused.value)
-    assert "configs/metadata.json: missing" in text
-    assert "inference.yaml is YAML, which deepinfer does not read: convert it to JSON" in text
-    assert "ckpt_export" in text  # no network: how to make one
-
-
 def test_an_existing_card_folder_is_kept(bundles: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "card").mkdir()
     (tmp_path / "card" / "mine.txt").write_text("keep", encoding="utf-8")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hostile_helpers import Attack, Hostile, hostile, outside
 
 from deepinfer import CardError
@@ -144,6 +145,29 @@ def _raw_config(text: str) -> Callable[[Path], Path]:
     return build
 
 
+def _yaml_config(text: str) -> Callable[[Path], Path]:
+    """The bundle with ``text`` as configs/inference.yaml instead of its JSON (``PLAIN`` in it: the config's
+    own items, as YAML)."""
+
+    def build(root: Path) -> Path:
+        bundle = write_bundle(root)
+        plain = yaml.safe_dump(json.loads((bundle / "configs" / "inference.json").read_text(encoding="utf-8")))
+        (bundle / "configs" / "inference.json").unlink()
+        (bundle / "configs" / "inference.yaml").write_text(text.replace("PLAIN", plain), encoding="utf-8")
+        return bundle
+
+    return build
+
+
+YAML_BOMB = "a: &a ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x']\n" + "".join(
+    f"{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+PYTHON_APPLY = f"evil: !!python/object/apply:os.system ['touch {CANARY}']\n"
+
+
 def _reference_cycle(config: dict[str, Any]) -> None:
     config["a"], config["b"] = "@b", "@a"
     config["inferer"]["overlap"] = "@a"
@@ -173,4 +197,26 @@ MONAI_CASES: list[Hostile] = [
             r"refused: .*'\.\.'"),
     hostile("monai-model-symlink", refused(_model_link), CardError, "symlinks are refused"),
     hostile("monai-config-symlink", refused(_config_link), CardError, "symlinks are refused"),
+    # YAML configs (read by a safe loader, after a check of the parse events): code-running tags, anchor bombs,
+    # sizes and depths beyond a config's, a second document.
+    hostile("monai-yaml-python-tag", refused(_yaml_config(PYTHON_APPLY)), CardError,
+            r"inference\.yaml: refused: the YAML tag 'tag:yaml\.org,2002:python/object/apply:os\.system'"),
+    hostile("monai-yaml-python-name", refused(_yaml_config("evil: !!python/name:os.system ''\n")), CardError,
+            r"the YAML tag .*python/name:os\.system' is not read"),
+    hostile("monai-yaml-custom-tag", refused(_yaml_config("evil: !Transform {a: 1}\n")), CardError,
+            r"the YAML tag '!Transform' is not read \(line 1\)"),
+    hostile("monai-yaml-expression", refused(_yaml_config(f"initialize: [\"{SYSTEM_CALL}\"]\nPLAIN")), CardError,
+            r"inference\.yaml:\$\.initialize\[0\]: .*reaches for Python internals"),
+    hostile("monai-yaml-anchor-bomb", refused(_yaml_config(YAML_BOMB)), CardError,
+            r"YAML anchors and aliases are not read \(line 1\)"),
+    hostile("monai-yaml-deep-nesting", refused(_yaml_config("[" * 100_000 + "]" * 100_000)), CardError,
+            "exceeded maximum nesting depth|nested deeper than 32 levels"),
+    hostile("monai-yaml-nesting-within-parser", refused(_yaml_config("a: " + "[" * 500 + "]" * 500 + "\n")),
+            CardError, r"nested deeper than 32 levels \(line 1\)"),
+    hostile("monai-yaml-huge", refused(_yaml_config("pad: '" + "x" * (5 << 20) + "'\n")), CardError,
+            "larger than 4 MiB"),
+    hostile("monai-yaml-two-documents", refused(_yaml_config("PLAIN\n---\nPLAIN")), CardError,
+            "must hold one YAML document, it holds 2"),
+    hostile("monai-yaml-null-key", refused(_yaml_config("? null\n: 1\nPLAIN")), CardError,
+            "the key None is not text"),
 ]  # fmt: skip

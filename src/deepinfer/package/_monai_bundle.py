@@ -11,7 +11,6 @@ JSON path into the bundle's file; nothing is written unless the whole import suc
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -27,11 +26,13 @@ from deepinfer.card import ModelCard, dump_card, parse_card
 from deepinfer.imaging import image_suffix
 from deepinfer.package._init_card import _PALETTE, member_name
 from deepinfer.package._monai_config import BundleConfig, Transform, child
+from deepinfer.package._monai_files import read_config, read_json
 from deepinfer.package._monai_metadata import METADATA, BundleMetadata, MetadataReader
 from deepinfer.package._monai_transforms import (
     INFERERS,
     POSTPROCESSING,
     PREPROCESSING,
+    SELF_KEYED,
     Mapper,
     PipelineDraft,
     check_keys,
@@ -39,12 +40,12 @@ from deepinfer.package._monai_transforms import (
 from deepinfer.pipeline import validate_card_pipeline
 from deepinfer.store import resolve_inside, sha256_file
 
+__all__ = ["ImportPlan", "artifact", "import_monai_bundle", "plan_import", "read_json", "write_card_folder"]
+
 INFERENCE: Final = "configs/inference.json"
 MODELS: Final = {"models/model.ts": "torchscript", "models/model.onnx": "onnx"}
 RUNTIMES: Final = {".ts": "torchscript", ".onnx": "onnx"}
 PICKLES: Final = ("models/model.pt", "models/model.pth")
-MAX_CONFIG_BYTES: Final = 4 << 20
-MAX_NESTING: Final = 32
 STANDARD_ITEMS: Final = ("$.preprocessing", "$.inferer", "$.postprocessing")
 EXPORT_HINT: Final = (
     "export the network first: `python -m monai.bundle ckpt_export network_def --filepath models/model.ts "
@@ -58,48 +59,6 @@ class ImportPlan:
 
     card: ModelCard
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def read_json(root: Path, name: str, problems: list[Problem]) -> Mapping[str, Any] | None:
-    try:
-        path = resolve_inside(root, name)
-    except ValueError as error:
-        problems.append(Problem(name, f"refused: {error}"))
-        return None
-    if not path.is_file():
-        yaml = [other for other in (path.with_suffix(".yaml"), path.with_suffix(".yml")) if other.is_file()]
-        hint = f"; {yaml[0].name} is YAML, which deepinfer does not read: convert it to JSON" if yaml else ""
-        problems.append(Problem(name, f"missing{hint}"))
-        return None
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        problems.append(Problem(name, f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a bundle config"))
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        problems.append(Problem(name, f"not valid JSON ({error})"))
-        return None
-    except RecursionError:
-        problems.append(Problem(name, "nested too deeply to be a bundle config"))
-        return None
-    if not isinstance(data, dict):
-        problems.append(Problem(f"{name}:$", f"must be an object, got {type(data).__name__}"))
-        return None
-    if nesting(data) > MAX_NESTING:
-        problems.append(Problem(f"{name}:$", f"nested deeper than {MAX_NESTING} levels: not a bundle config"))
-        return None
-    return data
-
-
-def nesting(document: Any) -> int:
-    """How deep lists and objects nest in a JSON document (counted without recursion)."""
-    deepest, pending = 0, [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict | list):
-            deepest = max(deepest, depth)
-            pending += [(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
-    return deepest
 
 
 def target_name(config: BundleConfig, item: Any, path: str) -> tuple[str, Mapping[str, Any]] | None:
@@ -134,8 +93,8 @@ def map_item(
         config.problem(child(path, "_target_"), f"{name!r} is not supported here (supported: {supported})")
         return name
     transform = Transform(config, name, options, path)
-    if key is not None:
-        check_keys(transform, key)
+    if key is not None and name not in SELF_KEYED:
+        check_keys(transform, draft.keys_for(key))
     mapper(transform, draft)
     transform.finish()
     return name
@@ -164,6 +123,13 @@ def map_compose(config: BundleConfig, section: str, mappers: Mapping[str, Mapper
     ]
     if mappers is PREPROCESSING and names[:1] != ["LoadImaged"]:
         config.problem(child(path, "transforms"), "preprocessing must start with LoadImaged")
+    if mappers is PREPROCESSING and draft.separate:
+        loaded = ", ".join(draft.input_keys)
+        config.problem(
+            child(path, "transforms"),
+            f"LoadImaged loads several keys ({loaded}) but no ConcatItemsd stacks them into {draft.image_key!r}, "
+            "the key the network reads",
+        )
 
 
 def check_evaluator(config: BundleConfig, draft: PipelineDraft) -> None:
@@ -192,6 +158,9 @@ def map_pipeline(config: BundleConfig, metadata: BundleMetadata) -> PipelineDraf
         )
     if not draft.inverted:
         draft.add("restore_geometry")
+    if draft.channel_order:  # the other inputs join the first as channels before any step changes the grid
+        others = [member_name(key, "image") for key in draft.channel_order[1:]]
+        draft.steps.insert(0, {"step": "stack_inputs", "params": {"inputs": others}})
     return draft
 
 
@@ -230,15 +199,17 @@ def is_torchscript(path: Path) -> bool:
         return any("/code/" in name for name in archive.namelist())
 
 
-def output_members(draft: PipelineDraft, metadata: BundleMetadata, problems: list[Problem]) -> list[dict[str, Any]]:
-    """The card outputs and the steps that record them (appended to the draft)."""
+def output_members(
+    draft: PipelineDraft, metadata: BundleMetadata, problems: list[Problem], inference: str
+) -> list[dict[str, Any]]:
+    """The card outputs and the steps that record them (appended to the draft); ``inference`` the config's name."""
     names = metadata.channel_names
     channels = metadata.channels
     if draft.discrete is not None:
         if draft.discrete == "threshold" and channels != 1:
-            problems.append(Problem(INFERENCE, f"AsDiscreted threshold on {channels} channels: only one is supported"))
+            problems.append(Problem(inference, f"AsDiscreted threshold on {channels} channels: only one is supported"))
         if draft.discrete == "argmax" and channels < 2:
-            problems.append(Problem(INFERENCE, "AsDiscreted argmax of a one-channel output gives only zeros"))
+            problems.append(Problem(inference, "AsDiscreted argmax of a one-channel output gives only zeros"))
         if draft.discrete == "argmax":
             values = {index: names.get(index, f"label{index}") for index in range(1, channels)}
         else:
@@ -260,15 +231,20 @@ def values_placeholder() -> dict[str, Any]:
     return {"value": 1, "name": "label1", "color": _PALETTE[0]}  # only with a problem already reported
 
 
-def network_note(config: BundleConfig, metadata: BundleMetadata) -> str:
-    """What ``network_def`` says (plain values only), checked against the metadata's channel counts."""
+def network_note(config: BundleConfig, metadata: BundleMetadata, draft: PipelineDraft) -> str:
+    """What ``network_def`` says (plain values only), checked against the metadata's channel counts and the
+    inputs the preprocessing loads."""
+    if metadata.input_channels != draft.channels:
+        where = f"{metadata.file}:$.network_data_format.inputs.{draft.image_key}.num_channels"
+        loaded = f"LoadImaged loads {draft.channels} key(s) ({', '.join(draft.input_keys)})"
+        config.problems.append(Problem(where, f"{metadata.input_channels} channels, but {loaded}"))
     definition = config.data.get("network_def")
     if not isinstance(definition, Mapping):
         return "The network's architecture is not stated as a plain network_def."
-    for key, wanted in (("in_channels", 1), ("out_channels", metadata.channels)):
+    for key, wanted in (("in_channels", draft.channels), ("out_channels", metadata.channels)):
         stated = definition.get(key)
         if isinstance(stated, int) and stated != wanted:
-            config.problem(child("$.network_def", key), f"{key} {stated} disagrees with metadata.json ({wanted})")
+            config.problem(child("$.network_def", key), f"{key} {stated} disagrees with the bundle ({wanted})")
     target = definition.get("_target_")
     if not isinstance(target, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]{0,80}", target):
         return "The network's class is not stated plainly in network_def."
@@ -276,7 +252,7 @@ def network_note(config: BundleConfig, metadata: BundleMetadata) -> str:
 
 
 def example_files(
-    example: Path | None, expected: Path | None, image: str, outputs: list[dict[str, Any]]
+    example: Path | None, expected: Path | None, images: list[str], outputs: list[dict[str, Any]]
 ) -> tuple[dict[str, tuple[str, Path]], list[dict[str, Any]]]:
     """Artifacts (name → folder path, source file) and the card example: ``example`` an input image, ``expected``
     the bundle's own output for it (MONAI's run), so that ``deepinfer card test`` checks the card against MONAI."""
@@ -284,6 +260,9 @@ def example_files(
         if expected is not None:
             raise UsageError("--expected needs --example (the input it was computed from)")
         return {}, []
+    if len(images) != 1:
+        raise UsageError(f"--example: the card has {len(images)} inputs; give examples in the card instead")
+    image = images[0]
     files: dict[str, tuple[str, Path]] = {}
     for role, path in (("input", example), ("expected", expected)):
         if path is None:
@@ -313,24 +292,28 @@ def plan_import(
         raise UsageError(f"{bundle}: not a folder (a MONAI bundle has configs/ and models/)")
     root = bundle.resolve()
     problems: list[Problem] = []
-    meta_data, inference = read_json(root, METADATA, problems), read_json(root, INFERENCE, problems)
+    (meta_name, meta_data), (inference_name, inference) = (
+        read_config(root, METADATA, problems),
+        read_config(root, INFERENCE, problems),
+    )
     found = find_model(root, model, problems)
     if meta_data is None or inference is None:
         raise CardError(str(bundle), problems)
-    config = BundleConfig(INFERENCE, inference, problems)
-    metadata = MetadataReader(meta_data, problems).read()
-    BundleConfig(METADATA, meta_data, problems).refuse_internals(meta_data)
+    config = BundleConfig(inference_name, inference, problems)
+    metadata = MetadataReader(meta_data, problems, meta_name).read()
+    BundleConfig(meta_name, meta_data, problems).refuse_internals(meta_data)
     draft = map_pipeline(config, metadata)
-    notes = [network_note(config, metadata)]
-    outputs = output_members(draft, metadata, problems)
+    notes = [network_note(config, metadata, draft)]
+    outputs = output_members(draft, metadata, problems, inference_name)
     if problems or found is None:
         raise CardError(str(bundle), problems)
     model_path, runtime = found
-    image = member_name(metadata.image_key, "image")
-    files, examples = example_files(example, expected, image, outputs)
+    keys = draft.channel_order or [metadata.image_key]
+    images = [member_name(key, "image") for key in keys]
+    files, examples = example_files(example, expected, images, outputs)
     files = {"model": (f"model{model_path.suffix.lower()}", model_path), **files}
     notes += [
-        "Imported from a MONAI bundle by deepinfer card import-monai: configs/inference.json's preprocessing, "
+        f"Imported from a MONAI bundle by deepinfer card import-monai: {inference_name}'s preprocessing, "
         "inferer and postprocessing became the pipeline; its data loading, devices and evaluator do not apply.",
         *draft.notes,
         *metadata.notes,
@@ -342,7 +325,7 @@ def plan_import(
         "anatomy": "unspecified",
         "tags": ["monai-bundle"],
         "notes": notes,
-        "inputs": [{"type": "volume", "name": image, "modality": metadata.modality}],
+        "inputs": [{"type": "volume", "name": image, "modality": metadata.modality} for image in images],
         "outputs": outputs,
         "artifacts": [artifact(name, relative, path) for name, (relative, path) in files.items()],
         "runtime": {"type": runtime},

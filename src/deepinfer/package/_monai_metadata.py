@@ -21,6 +21,7 @@ METADATA: Final = "configs/metadata.json"
 NO_LICENSE: Final = "NOASSERTION"
 UNSPECIFIED: Final = "unspecified"
 MAX_CHANNELS: Final = 1000
+MAX_INPUT_CHANNELS: Final = 16
 SEGMENTATION_FORMATS: Final = ("segmentation", "labels")
 
 
@@ -34,16 +35,21 @@ class BundleMetadata:
     modality: str = UNSPECIFIED
     channels: int = 1
     channel_names: dict[int, str] = field(default_factory=dict)
+    input_channels: int = 1
+    file: str = METADATA
     notes: list[str] = field(default_factory=list)
 
 
 class MetadataReader:
-    def __init__(self, data: Mapping[str, Any], problems: list[Problem]) -> None:
+    """``name``: the file's name in the bundle (``configs/metadata.json`` or its YAML form), for problem paths."""
+
+    def __init__(self, data: Mapping[str, Any], problems: list[Problem], name: str = METADATA) -> None:
         self.data = data
         self.problems = problems
+        self.name = name
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(f"{METADATA}:{path}", message))
+        self.problems.append(Problem(f"{self.name}:{path}", message))
 
     def text(self, key: str, required: bool = False) -> str | None:
         value = self.data.get(key)
@@ -57,7 +63,7 @@ class MetadataReader:
         return value.strip()
 
     def read(self) -> BundleMetadata:
-        found = BundleMetadata()
+        found = BundleMetadata(file=self.name)
         found.identity = self.identity(found.notes)
         formats = self.data.get("network_data_format")
         if not isinstance(formats, Mapping):
@@ -67,6 +73,7 @@ class MetadataReader:
         pred = self.single(formats, "outputs")
         if image is not None:
             found.image_key, found.modality = image[0], self.input_modality(*image)
+            found.input_channels = self.input_channels(*image)
         if pred is not None:
             found.pred_key = pred[0]
             found.channels, found.channel_names = self.output_channels(*pred)
@@ -132,10 +139,17 @@ class MetadataReader:
             return None
         return key, member, child(path, key)
 
-    def input_modality(self, key: str, member: Mapping[str, Any], path: str) -> str:
+    def input_channels(self, key: str, member: Mapping[str, Any], path: str) -> int:
+        """The network input's channels: 1, or one per key that the preprocessing loads and stacks (checked
+        against LoadImaged and ConcatItemsd by the importer)."""
         channels = member.get("num_channels", 1)
-        if channels != 1:
-            self.problem(child(path, "num_channels"), f"deepinfer imports one-channel inputs, got {short(channels)}")
+        if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_INPUT_CHANNELS:
+            wanted = f"an integer in 1..{MAX_INPUT_CHANNELS}"
+            self.problem(child(path, "num_channels"), f"must be {wanted}, got {short(channels)}")
+            return 1
+        return channels
+
+    def input_modality(self, key: str, member: Mapping[str, Any], path: str) -> str:
         modality = member.get("modality")
         return modality.strip() if isinstance(modality, str) and modality.strip() else UNSPECIFIED
 

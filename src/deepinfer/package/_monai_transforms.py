@@ -3,10 +3,17 @@
 Each function reads its transform's options through :class:`Transform` (which reports what it cannot map) and
 appends the equivalent steps to a :class:`PipelineDraft`. Only what a deepinfer step does *exactly* as MONAI does
 is mapped; anything else (an option value, a transform, an expression) is a problem in the one refusal.
+
+Several inputs (multi-modal MRI): ``LoadImaged`` loads several keys, every transform up to ``ConcatItemsd`` works
+on all of them alike, and ``ConcatItemsd`` stacks them, in its order, into the key the network reads. Each
+loaded key becomes a card input; the card stacks them first (``stack_inputs``, the inputs on one grid), which is
+the same as transforming them one by one only for the steps that treat channels apart: reorientation,
+resampling, voxel-wise scaling, per-key min-max and z-score (after the stacking, only with ``channel_wise``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,6 +27,7 @@ MAX_WINDOW_VOXELS: Final = 256**3
 MAX_SPACING_MM: Final = 100.0
 MAX_MARGIN: Final = 1024
 MAX_BATCH: Final = 256
+MAX_INPUTS: Final = 16  # as the stack_inputs step
 READERS: Final = {None: None, "NibabelReader": None, "ITKReader": None, "NrrdReader": None}
 FLOAT32: Final = {None: None, "float32": None, "torch.float32": None, "numpy.float32": None}
 INTERPOLATION: Final = {"bilinear": "linear", "nearest": "nearest"}
@@ -41,23 +49,76 @@ class PipelineDraft:
     activation: str | None = None
     discrete: str | None = None  # "argmax" or "threshold" once the prediction is labels
     notes: list[str] = field(default_factory=list)
+    input_keys: list[str] = field(default_factory=list)  # what LoadImaged loads (several: one card input each)
+    channel_order: list[str] = field(default_factory=list)  # ConcatItemsd's keys, once it stacked them
 
     def add(self, step: str, **params: Any) -> dict[str, Any]:
         self.steps.append({"step": step, "params": params})
         return params
 
+    @property
+    def separate(self) -> bool:
+        """Several loaded keys, not stacked yet: a transform must name them all and work on each alike."""
+        return len(self.input_keys) > 1 and not self.channel_order
+
+    @property
+    def channels(self) -> int:
+        return max(len(self.input_keys), 1)
+
+    def keys_for(self, key: str) -> str | list[str]:
+        return list(self.input_keys) if key == self.image_key and self.separate else key
+
 
 Mapper = Callable[[Transform, PipelineDraft], None]
 
 
-def check_keys(transform: Transform, wanted: str) -> None:
+SELF_KEYED: Final = ("LoadImaged", "ConcatItemsd")  # they read their keys themselves
+
+
+def check_keys(transform: Transform, wanted: str | list[str]) -> None:
+    """``keys`` must name ``wanted``: one key, or every loaded input key (in any order) before ConcatItemsd."""
     keys = transform.value("keys", REFUSED)
     if keys is REFUSED:
         if "keys" not in transform.options:
             transform.problem(None, "the transform names no 'keys'")
         return
-    if keys not in (wanted, [wanted]):
-        transform.problem("keys", f"only the key {wanted!r} is supported here, got {keys!r}")
+    if isinstance(wanted, str):
+        if keys not in (wanted, [wanted]):
+            transform.problem("keys", f"only the key {wanted!r} is supported here, got {keys!r}")
+    elif not isinstance(keys, list) or sorted(map(str, keys)) != sorted(wanted) or len(set(keys)) != len(keys):
+        transform.problem(
+            "keys", f"before ConcatItemsd a transform must work on every loaded key alike ({wanted!r}), got {keys!r}"
+        )
+
+
+def plain_keys(t: Transform, key: str, value: Any) -> list[str] | None:
+    """One key or a list of distinct plain keys (letters, digits, '_'), at most MAX_INPUTS."""
+    keys = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(keys, list)
+        or not 1 <= len(keys) <= MAX_INPUTS
+        or not all(isinstance(k, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", k) for k in keys)
+        or len(set(keys)) != len(keys)
+    ):
+        t.problem(key, f"{key} must be 1 to {MAX_INPUTS} distinct plain keys (letters, digits, '_'), got {keys!r}")
+        return None
+    return list(keys)
+
+
+def one_channel_only(t: Transform, draft: PipelineDraft, why: str) -> None:
+    if len(draft.input_keys) > 1:
+        t.problem(None, f"not supported for several inputs ({', '.join(draft.input_keys)}): {why}")
+
+
+def channel_wise(t: Transform, draft: PipelineDraft) -> None:
+    """After ConcatItemsd, statistics per channel (as deepinfer's steps compute them) need ``channel_wise``."""
+    wise = t.boolean("channel_wise", False)
+    if draft.channel_order and len(draft.channel_order) > 1 and wise is False:
+        t.problem(
+            "channel_wise",
+            "on the stacked channels MONAI would pool the statistics of every channel; deepinfer computes them "
+            "per channel (channel_wise true, or the transform before ConcatItemsd)",
+        )
 
 
 def optional_number(t: Transform, key: str) -> float | None:
@@ -70,11 +131,39 @@ def optional_number(t: Transform, key: str) -> float | None:
 
 
 def load_image(t: Transform, draft: PipelineDraft) -> None:
-    """deepinfer reads the input itself (SimpleITK, with its geometry); nothing to map."""
+    """deepinfer reads the inputs itself (SimpleITK, with their geometry); several keys become several inputs."""
+    value = t.value("keys", REFUSED)
+    keys = None if value is REFUSED else plain_keys(t, "keys", value)
+    if keys is not None and len(keys) == 1 and keys[0] != draft.image_key:
+        t.problem("keys", f"only the key {draft.image_key!r} is supported here, got {value!r}")
+    if keys is not None:
+        draft.input_keys = keys
     t.choice("reader", None, READERS)
     t.choice("dtype", "float32", FLOAT32)
     t.ignore("image_only", "ensure_channel_first", "meta_keys", "meta_key_postfix", "overwriting", "simple_keys")
     t.ignore("prune_meta_pattern", "prune_meta_sep", "allow_missing_keys", "expanduser")
+
+
+def concat_items(t: Transform, draft: PipelineDraft) -> None:
+    """The loaded keys stacked as channels, in this order, into the key the network reads."""
+    value = t.value("keys", REFUSED)
+    keys = None if value is REFUSED else plain_keys(t, "keys", value)
+    name = t.value("name", REFUSED)
+    t.fixed("dim", 0)
+    t.ignore("allow_missing_keys")
+    if name is not REFUSED and name != draft.image_key:
+        t.problem("name", f"the stacked channels must go into {draft.image_key!r} (the network's input), got {name!r}")
+    if draft.channel_order:
+        t.problem(None, "a second ConcatItemsd is not supported")
+    elif keys is not None and (sorted(keys) != sorted(draft.input_keys) or len(keys) < 2):
+        loaded = ", ".join(draft.input_keys)
+        t.problem("keys", f"must stack every key LoadImaged loads ({loaded}), each once, got {value!r}")
+    elif keys is not None and not t.failed:
+        draft.channel_order = keys
+        draft.notes.append(
+            f"The card's inputs {', '.join(keys)} are the bundle's keys, stacked as channels in ConcatItemsd's order; "
+            "they must lie on one grid (deepinfer refuses inputs on different grids rather than resample one)."
+        )
 
 
 def channel_first(t: Transform, draft: PipelineDraft) -> None:
@@ -159,7 +248,8 @@ def scale_minmax(t: Transform, draft: PipelineDraft) -> None:
     maximum = t.number("maxv", 1.0, -1e9, 1e9)
     t.fixed("factor", None)
     t.choice("dtype", "float32", FLOAT32)
-    t.ignore("channel_wise", "allow_missing_keys")  # one input channel: the same either way
+    channel_wise(t, draft)
+    t.ignore("allow_missing_keys")
     if not t.failed and minimum is not None and maximum is not None:
         draft.add("normalize_minmax", minimum=minimum, maximum=maximum)
 
@@ -169,7 +259,8 @@ def normalize(t: Transform, draft: PipelineDraft) -> None:
     t.fixed("divisor", None)
     nonzero = t.boolean("nonzero", False)
     t.choice("dtype", "float32", FLOAT32)
-    t.ignore("channel_wise", "allow_missing_keys")
+    channel_wise(t, draft)
+    t.ignore("allow_missing_keys")
     if not t.failed:
         draft.add("normalize_zscore", nonzero=bool(nonzero), ddof=0)  # MONAI's std is the population std
 
@@ -177,7 +268,10 @@ def normalize(t: Transform, draft: PipelineDraft) -> None:
 def crop_foreground(t: Transform, draft: PipelineDraft) -> None:
     draft.grid_changed = True
     source = t.value("source_key", None)
-    if source is not REFUSED and source != draft.image_key:
+    if draft.separate:
+        why = "MONAI crops every key by the foreground of one; put CropForegroundd after ConcatItemsd"
+        t.problem("source_key", f"before ConcatItemsd: {why} (the foreground of every channel)")
+    elif source is not REFUSED and source != draft.image_key:
         t.problem("source_key", f"the foreground must come from the image {draft.image_key!r}, got {source!r}")
     t.fixed("select_fn", None)  # MONAI's default, is_positive: any value > 0
     t.fixed("channel_indices", None)
@@ -199,6 +293,7 @@ def scale_percentiles(t: Transform, draft: PipelineDraft) -> None:
     t.fixed("relative", False)
     t.choice("dtype", "float32", FLOAT32)
     t.ignore("channel_wise", "allow_missing_keys")  # one input channel: the same either way
+    one_channel_only(t, draft, "deepinfer's percentiles come from one channel")
     if minimum is None or maximum is None or maximum < minimum:
         t.problem(None, "give b_min and b_max (b_max ≥ b_min): deepinfer maps the percentiles onto [b_min, b_max]")
     if lower is not None and upper is not None and upper < lower:
@@ -319,7 +414,8 @@ def invert(t: Transform, draft: PipelineDraft) -> None:
         t.problem("transform", "only the inverse of the whole '@preprocessing' is supported")
     t.used.add("transform")
     originals = t.value("orig_keys", draft.image_key)
-    if originals is not REFUSED and originals not in (draft.image_key, [draft.image_key]):
+    allowed = [draft.image_key, *draft.input_keys]  # several inputs: they went through the same transforms
+    if originals is not REFUSED and not any(originals in (key, [key]) for key in allowed):
         t.problem("orig_keys", f"the inverse must follow the image {draft.image_key!r}, got {originals!r}")
     nearest = t.boolean("nearest_interp", True)
     t.fixed("post_func", None)
@@ -345,6 +441,7 @@ def save_image(t: Transform, draft: PipelineDraft) -> None:
 PREPROCESSING: Final[dict[str, Mapper]] = {
     "LoadImaged": load_image,
     "EnsureChannelFirstd": channel_first,
+    "ConcatItemsd": concat_items,
     "EnsureTyped": ensure_type,
     "ToTensord": ensure_type,
     "Orientationd": orientation,
