@@ -4,6 +4,8 @@ run, on the same machine, interleaved (old, new, old, new, ...) so that a busy m
 The reference revision is checked out into a temporary git worktree and imported first through PYTHONPATH, so
 both run on the same interpreter and the same installed packages; only deepinfer's own code differs. Both byte-
 compile first (as ``pip install`` does). Wall and CPU (user + system) time per run, from a fresh process each.
+Both share one ``DEEPINFER_HOME``, warmed by a first run of each (so card summaries kept there are used); a third
+row runs this checkout with an empty home every time (its first listing, which validates every card).
 
     .venv/bin/python benchmarks/startup.py --reference 1109017 --repeat 15
 """
@@ -22,6 +24,7 @@ from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ["-m", "deepinfer", "models", "list"]
+COLD = "this checkout, empty home"
 
 
 def run_once(env: dict[str, str]) -> tuple[float, float]:
@@ -52,10 +55,11 @@ def main() -> None:
             variants = {"reference": {**base, "PYTHONPATH": str(tree / "src")}, "this checkout": base}
             for env in variants.values():
                 run_once(env)  # warm the file cache
-            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-            for _ in range(args.repeat):
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in [*variants, COLD]}
+            for repeat in range(args.repeat):
                 for name, env in variants.items():
                     runs[name].append(run_once(env))
+                runs[COLD].append(run_once({**base, "DEEPINFER_HOME": str(Path(work) / f"empty-{repeat}")}))
         finally:
             subprocess.run([*git, "remove", "--force", str(tree)], check=False)
     load = os.getloadavg()
