@@ -119,9 +119,10 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     ],
     "deepinfer.batch": [
         "BatchOptions", "BatchResult", "CASE_ID_COLUMN", "COLUMNS", "Case", "CaseRecord", "Cohort", "DEFAULT_SUFFIX",
-        "FAILED", "GIB", "MANIFEST_NAME", "Manifest", "RAY_INSTALL", "SKIPPED", "SUCCEEDED", "WorkerPlan",
-        "available_memory", "case_id", "case_memory", "case_outputs", "connect_ray", "find_cases", "import_ray",
-        "pending_cases", "plan_workers", "ray_connection", "ray_plan", "read_manifest", "run_batch", "up_to_date"
+        "FAILED", "GIB", "LostAttempts", "MANIFEST_NAME", "Manifest", "RAY_INSTALL", "RAY_RETRIES", "SKIPPED",
+        "SUCCEEDED", "WorkerPlan", "actor_lost", "available_memory", "case_id", "case_memory", "case_outputs",
+        "connect_ray", "find_cases", "import_ray", "pending_cases", "plan_workers", "ray_connection", "ray_plan",
+        "read_manifest", "run_batch", "up_to_date"
     ],
     "deepinfer.client": [
         "ServerClient", "ServerRegistry", "job_error", "sse_events"

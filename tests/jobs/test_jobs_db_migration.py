@@ -1,5 +1,6 @@
-"""A jobs database written before a column was added (``store``) opens: the column is added, the old jobs read
-back unchanged (with no store), and a new job keeps its store."""
+"""A jobs database written before columns were added (``store``; ``retries`` and ``lost``, the Ray actors a job
+lost) opens: the columns are added, the old jobs read back unchanged (no store, no lost actor), and a new job keeps
+its values."""
 
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ def test_an_old_database_gets_the_new_column_and_keeps_its_jobs(tmp_path: Path) 
     store = JobStore(path)
     try:
         old = store.get(OLD_ID)
-        assert old is not None and old.store is None
+        assert old is not None and old.store is None and old.retries == 0 and old.lost == []
         assert old.inputs == {"T1": InputFile("T1.nii.gz", "t1.nii.gz", 3)} and old.inputs["T1"].series is None
-        new = Job(NEW_ID, "tiny@1.0.0", {}, {}, {"Mask": "Mask.dcm"}, ".dcm", created=2.0, store="dicomweb://h/r")
+        new = Job(NEW_ID, "tiny@1.0.0", {}, {}, {"Mask": "Mask.dcm"}, ".dcm", created=2.0, store="dicomweb://h/r",
+                  retries=1, lost=["attempt 1: its Ray actor was lost (NodeDiedError: gone)"])  # fmt: skip
         store.add(new, max_queued=10)
         assert store.get(NEW_ID) == new
     finally:
         store.close()
-    assert "store" in {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(jobs)")}
+    assert {"store", "retries", "lost"} <= {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(jobs)")}

@@ -5,7 +5,8 @@ that skip the cases already done with the same model, parameters and inputs.
 :func:`find_cases` reads the cohort (case ids from file names), :func:`case_memory` and :func:`plan_workers`
 bound the workers by memory, :func:`run_batch` runs it and writes ``OUT/manifest.csv`` (:class:`Manifest`). With
 ``BatchOptions.ray`` the same batch runs on a Ray cluster's actors (:func:`ray_plan` sizes it; Ray is the optional
-extra ``deepinfer[ray]``, imported only then)."""
+extra ``deepinfer[ray]``, imported only then). A case whose Ray actor is lost runs again, at most :data:`RAY_RETRIES`
+more times (:func:`actor_lost`, :class:`LostAttempts`; the server's jobs on Ray retry the same way)."""
 
 from deepinfer.batch._batch import BatchOptions, BatchResult, pending_cases, run_batch
 from deepinfer.batch._cases import CASE_ID_COLUMN, Case, Cohort, case_id, find_cases
@@ -20,7 +21,16 @@ from deepinfer.batch._manifest import (
     Manifest,
     read_manifest,
 )
-from deepinfer.batch._ray import RAY_INSTALL, connect_ray, import_ray, ray_connection, ray_plan
+from deepinfer.batch._ray import (
+    RAY_INSTALL,
+    RAY_RETRIES,
+    LostAttempts,
+    actor_lost,
+    connect_ray,
+    import_ray,
+    ray_connection,
+    ray_plan,
+)
 from deepinfer.batch._sizing import GIB, WorkerPlan, available_memory, case_memory, plan_workers
 
 __all__ = [
@@ -31,6 +41,7 @@ __all__ = [
     "GIB",
     "MANIFEST_NAME",
     "RAY_INSTALL",
+    "RAY_RETRIES",
     "SKIPPED",
     "SUCCEEDED",
     "BatchOptions",
@@ -38,8 +49,10 @@ __all__ = [
     "Case",
     "CaseRecord",
     "Cohort",
+    "LostAttempts",
     "Manifest",
     "WorkerPlan",
+    "actor_lost",
     "available_memory",
     "case_id",
     "case_memory",

@@ -24,7 +24,7 @@ from typing import Any
 from deepinfer.batch._cases import Case
 from deepinfer.batch._layout import DEFAULT_SUFFIX, case_outputs, up_to_date
 from deepinfer.batch._manifest import FAILED, SKIPPED, SUCCEEDED, CaseRecord, Manifest
-from deepinfer.batch._ray import RayPool
+from deepinfer.batch._ray import RAY_RETRIES, RayPool
 from deepinfer.batch._sizing import WorkerPlan
 from deepinfer.batch._worker import WorkerSetup, worker_main
 from deepinfer.card import ModelCard, resolve_parameters
@@ -49,7 +49,7 @@ class BatchOptions:
     precision: str | None = None
     ray: str | None = None
     ship_inputs: bool = False
-    retries: int = 2
+    retries: int = RAY_RETRIES
 
 
 @dataclass

@@ -10,7 +10,13 @@ into ``OUT/<case id>/`` (each file atomically, the provenance sidecars last so t
 When an actor dies during a case (its node lost, its process killed), the case goes back to the front of the
 queue and runs again on another actor, up to ``retries`` more times; the manifest's ``attempts`` column says how
 many times it started, and its ``error`` column what became of the lost attempts. A replacement actor is started
-for the dead one; it takes cases once the cluster has placed it."""
+for the dead one; it takes cases once the cluster has placed it.
+
+The retry is this module's, not Ray's: the actors have ``max_restarts=0`` and their tasks ``max_task_retries=0``
+(Ray's defaults). Ray's own task retry is invisible to the caller (nothing could record the lost attempt), and a
+server job's progress stream could not be replayed by it (a streaming task retried by Ray must yield the same
+number of items; progress is throttled by time). :class:`LostAttempts` and :func:`actor_lost` are shared with the
+server's jobs on Ray (``deepinfer serve --ray``), so both retry the same way, :data:`RAY_RETRIES` times."""
 
 from __future__ import annotations
 
@@ -39,6 +45,8 @@ from deepinfer.batch._worker import CaseRunner, WorkerSetup
 from deepinfer.card import ModelCard
 
 RAY_INSTALL = "pip install 'deepinfer[ray]'"
+RAY_RETRIES = 2
+"""How many more times a case (or a server job) runs when the Ray actor running it is lost: 1 + 2 attempts."""
 PLACEMENT_TIMEOUT_S = 300.0
 """How long a batch waits for the cluster to place at least one actor before the remaining cases fail."""
 _SIDECARS = (".provenance.json", ".statistics.json", ".statistics.csv")
@@ -88,6 +96,33 @@ def _connected() -> bool:
     """Whether this process is connected to a Ray cluster (without importing Ray)."""
     ray = sys.modules.get("ray")
     return bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
+
+
+def actor_lost(ray: ModuleType, error: BaseException) -> bool:
+    """Whether ``error`` (from ``ray.get`` on an actor's task) says that the actor was lost rather than that its
+    code failed: the actor died (``RayActorError``: ``ActorDiedError``, ``ActorUnavailableError``), its worker
+    process crashed or was killed (``WorkerCrashedError``, ``OutOfMemoryError``), its node was lost
+    (``NodeDiedError``, ``ObjectLostError``): every Ray error but ``RayTaskError``, which carries an exception
+    raised by the task's own code."""
+    errors = ray.exceptions
+    return isinstance(error, errors.RayError) and not isinstance(error, errors.RayTaskError)
+
+
+@dataclass
+class LostAttempts:
+    """The attempts of one case or job whose Ray actor was lost, one line each, and whether another may start:
+    attempt ``n`` lost runs again while ``n <= retries`` (at most ``1 + retries`` attempts)."""
+
+    retries: int = RAY_RETRIES
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, attempt: int, error: BaseException) -> bool:
+        """Record that attempt ``attempt`` lost its actor with ``error``; True when the work runs again."""
+        self.lines.append(f"attempt {attempt}: its Ray actor was lost ({type(error).__name__}: {_first_line(error)})")
+        return attempt <= self.retries
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
 
 
 def ray_plan(address: str, requested: int | None, cases: int, case_bytes: int, threads: int | None) -> WorkerPlan:
@@ -205,7 +240,7 @@ class RayPool:
         self.starting: dict[Any, Any] = {}
         self.free: list[Any] = []
         self.running: dict[Any, _Flight] = {}
-        self.lost: dict[str, list[str]] = {}
+        self.lost: dict[str, LostAttempts] = {}
         for _ in range(plan.workers):
             self._start_actor()
 
@@ -264,12 +299,12 @@ class RayPool:
         errors = self.ray.exceptions
         try:
             status, _, seconds, peak, detail, files = self.ray.get(ref)
-        except errors.RayTaskError as error:  # the actor's own code failed on this case: the case fails
-            done(self._record(flight, FAILED, error=_first_line(error)))
-            self.free.append(flight.actor)
-            return
-        except errors.RayError as error:  # the actor or its node was lost: retry the case elsewhere
-            self._lost(flight, error, queue, done)
+        except errors.RayError as error:
+            if actor_lost(self.ray, error):  # the actor or its node was lost: retry the case elsewhere
+                self._lost(flight, error, queue, done)
+            else:  # the actor's own code failed on this case: the case fails
+                done(self._record(flight, FAILED, error=_first_line(error)))
+                self.free.append(flight.actor)
             return
         self.free.append(flight.actor)
         if status != SUCCEEDED:
@@ -287,9 +322,7 @@ class RayPool:
         case = flight.case
         with contextlib.suppress(Exception):  # already gone, most likely
             self.ray.kill(flight.actor, no_restart=True)
-        message = f"attempt {flight.attempt}: its Ray actor was lost ({type(error).__name__}: {_first_line(error)})"
-        self.lost.setdefault(case.case_id, []).append(message)
-        if flight.attempt <= self.retries:
+        if self.lost.setdefault(case.case_id, LostAttempts(self.retries)).add(flight.attempt, error):
             queue.appendleft((case, flight.attempt + 1))
         else:
             done(self._record(flight, FAILED))
@@ -299,11 +332,11 @@ class RayPool:
     def _record(self, flight: _Flight, status: str, *, seconds: float | None = None, peak: int | None = None,
                 error: str = "", warnings: tuple[str, ...] = ()) -> CaseRecord:  # fmt: skip
         case = flight.case
-        lost = self.lost.pop(case.case_id, [])
+        lost = self.lost.pop(case.case_id, None)
         if status == FAILED and not error:
-            error = f"the case's Ray actor was lost on every attempt: {'; '.join(lost)}"
+            error = f"the case's Ray actor was lost on every attempt: {lost}"
         elif lost:
-            error = f"{error} (retried after: {'; '.join(lost)})" if error else f"retried after: {'; '.join(lost)}"
+            error = f"{error} (retried after: {lost})" if error else f"retried after: {lost}"
         if seconds is None:
             seconds = time.perf_counter() - flight.started
         outputs = flight.outputs if status == SUCCEEDED else {}

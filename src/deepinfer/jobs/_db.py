@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 """
-_JSON_COLUMNS = ("parameters", "inputs", "outputs", "timings")
-_ADDED_COLUMNS = {"store": "TEXT"}
+_JSON_COLUMNS = ("parameters", "inputs", "outputs", "timings", "lost")
+_ADDED_COLUMNS = {"store": "TEXT", "retries": "INTEGER NOT NULL DEFAULT 0", "lost": "TEXT NOT NULL DEFAULT '[]'"}
 """Columns added after the first release; a database made before gets them when the server starts."""
 
 
@@ -160,6 +160,27 @@ class JobStore:
                 (*values, job_id, token),
             )
         return cursor.rowcount == 1
+
+    def record_lost(self, job_id: str, token: str, line: str, *, retrying: bool) -> bool:
+        """Record that the running attempt ``token`` lost its Ray actor (``line`` says how). ``retrying``: the job
+        runs again on a new actor, its progress starting over; else its failure follows. False when the attempt
+        no longer runs."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT lost FROM jobs WHERE id = ? AND token = ? AND state = 'running'", (job_id, token)
+            ).fetchone()
+            if row is None:
+                return False
+            lost = json.dumps([*json.loads(row["lost"]), line])
+            if retrying:
+                db.execute(
+                    "UPDATE jobs SET lost = ?, retries = retries + 1, progress = 0, task = '', done = 0, total = 0, "
+                    "message = 'its Ray actor was lost: running again on a new actor' WHERE id = ?",
+                    (lost, job_id),
+                )
+            else:
+                db.execute("UPDATE jobs SET lost = ? WHERE id = ?", (lost, job_id))
+        return True
 
     def cancel(self, job_id: str) -> JobState | None:
         """Cancel a queued or running job; returns the state it had (None when unknown)."""

@@ -199,7 +199,7 @@ class JobManager:
             self._handle(slot, message)
         except StorageError as error:
             self._storage_failed(error)
-            if message[0] in {"succeeded", "failed"}:
+            if message[0] in {"succeeded", "failed", "lost"}:
                 self._pending.append((slot, message))
             return
         if message[0] != "progress":
@@ -307,6 +307,10 @@ class JobManager:
         job_id = slot.job_id
         if kind == "progress":
             self._progress(job_id, token, *message[2:])
+        elif kind == "lost":  # (serve --ray) the job's actor was lost; it runs again on a new one, or fails next
+            if self.store.record_lost(job_id, token, self.folders.scrub(message[2]), retrying=message[3]):
+                log.warning("job %s: %s%s", job_id, message[2], "; running it again" if message[3] else "")
+                self.on_change(job_id)
         elif kind == "succeeded":
             self._finish(job_id, token, JobState.succeeded, timings=message[2])
             self._release(slot, job_id)

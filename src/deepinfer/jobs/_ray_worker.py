@@ -9,11 +9,18 @@ statistics sidecars) come back as bytes that the worker writes into the job's ou
 A job that stores its results into a PACS does that from the server's worker, with the server's allow-list.
 
 Cancel and the time limit stop the worker process, as locally; its actor then dies with it (Ray ends the actors
-of an owner that is gone). An actor lost during a job (its node lost) fails the job, saying so; the next job
-starts a new actor. The networks stay loaded in the actor between jobs."""
+of an owner that is gone). The networks stay loaded in the actor between jobs.
+
+An actor lost during a job (its process died, its node was lost) is replaced by a new one, which runs the job
+again from the start, as a batch retries a case (:func:`~deepinfer.batch.actor_lost`,
+:class:`~deepinfer.batch.LostAttempts`: at most :data:`~deepinfer.batch.RAY_RETRIES` more times; Ray's own actor
+restarts and task retries stay off, see ``deepinfer.batch._ray``). Each loss goes to the manager as
+``("lost", token, line, retrying)``, which records it in the job; after the last attempt the job fails, listing
+them. An error of the actor's own code (``RayTaskError``) fails the job at once."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -23,6 +30,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from deepinfer._exceptions import DeepInferError
@@ -91,6 +99,11 @@ def _unscratch(message: str, shown: dict[str, str]) -> str:
     return message
 
 
+def _line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:300]
+
+
 def _input_files(path: Path) -> list[tuple[str, bytes]]:
     """A job input's files relative to its folder: the upload itself, or every file of a series folder."""
     if path.is_dir():
@@ -101,13 +114,14 @@ def _input_files(path: Path) -> list[tuple[str, bytes]]:
 class RayJobs:
     """In a server's worker process: runs each job on this worker's actor and relays its messages."""
 
-    def __init__(self, conn: Sender, options: WorkerOptions) -> None:
+    def __init__(self, conn: Sender, options: WorkerOptions, ray: ModuleType | None = None) -> None:
+        """``ray``: the Ray module, connected to the cluster at ``options.ray`` (None: connect now)."""
         from deepinfer.batch import connect_ray
 
         assert options.ray is not None
         self.conn = conn
         self.options = dataclasses.replace(options, ray=None)  # the actor runs its jobs itself
-        self.ray = connect_ray(options.ray)
+        self.ray = ray or connect_ray(options.ray)
         self.actors: dict[bool, Any] = {}
 
     def _actor(self, gpu: bool) -> Any:
@@ -119,28 +133,31 @@ class RayJobs:
         return self.actors[gpu]
 
     def run(self, task: dict[str, Any]) -> None:
+        from deepinfer.batch import LostAttempts, actor_lost
         from deepinfer.card import ModelCard
 
         token = task["token"]
         gpu = ModelCard.model_validate_json(task["card"]).resources.gpu == "required"
-        final: tuple[Any, ...] | None = None
-        try:
-            files = {name: _input_files(Path(path)) for name, path in task["inputs"].items()}
-            remote = {key: value for key, value in task.items() if key != "store"}  # stored from here (below)
-            stream = self._actor(gpu).run.options(num_returns="streaming").remote(remote, files)
-            for ref in stream:
-                message = self.ray.get(ref)
-                if message[0] in _ENDS:
-                    final = message
-                else:
-                    self.conn.send(message)
-        except self.ray.exceptions.RayError as error:
-            self.actors.pop(gpu, None)
-            lines = str(error).strip().splitlines() or [""]
-            reason = f"the job's Ray actor was lost ({type(error).__name__}: {lines[0][:300]})"
-            self.conn.send(("failed", token, "WorkerError", reason))
-            return
-        assert final is not None
+        files = {name: _input_files(Path(path)) for name, path in task["inputs"].items()}
+        remote = {key: value for key, value in task.items() if key != "store"}  # stored from here (below)
+        lost = LostAttempts()
+        attempt = 1
+        while True:
+            try:
+                final = self._attempt(gpu, remote, files)
+                break
+            except self.ray.exceptions.RayError as error:
+                if not actor_lost(self.ray, error):  # the actor's own code failed: running it again changes nothing
+                    self.conn.send(("failed", token, "WorkerError", f"the job failed on its Ray actor: {_line(error)}"))
+                    return
+                self._drop(gpu)
+                retrying = lost.add(attempt, error)
+                self.conn.send(("lost", token, lost.lines[-1], retrying))
+                if not retrying:
+                    reason = f"the job's Ray actor was lost on every attempt ({attempt}): {lost}"
+                    self.conn.send(("failed", token, "WorkerError", reason))
+                    return
+                attempt += 1
         *message, returned = final
         if message[0] == "succeeded":
             try:
@@ -153,6 +170,23 @@ class RayJobs:
                 self.conn.send(("failed", token, *failure(error)))
                 return
         self.conn.send(tuple(message))
+
+    def _attempt(self, gpu: bool, task: dict[str, Any], files: Files) -> tuple[Any, ...]:
+        """One run of the job on this worker's actor: its progress relayed, its last message returned."""
+        stream = self._actor(gpu).run.options(num_returns="streaming").remote(task, files)
+        for ref in stream:
+            message = self.ray.get(ref)
+            if message[0] in _ENDS:
+                return tuple(message)
+            self.conn.send(message)
+        raise self.ray.exceptions.RaySystemError("the job's Ray actor ended its stream without a result")
+
+    def _drop(self, gpu: bool) -> None:
+        """Forget (and kill, should it still run) the actor that was lost; the next attempt starts a new one."""
+        actor = self.actors.pop(gpu, None)
+        if actor is not None:
+            with contextlib.suppress(Exception):  # gone already, most likely
+                self.ray.kill(actor, no_restart=True)
 
     @staticmethod
     def _write(task: dict[str, Any], returned: dict[str, bytes]) -> None:

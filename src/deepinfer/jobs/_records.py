@@ -61,6 +61,10 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     store: str | None = None
     """A DICOMweb URL (of a PACS the operator allowed) the run's DICOM outputs are stored into after it."""
+    retries: int = 0
+    """How many times the job ran again on a new Ray actor after the one running it was lost (``serve --ray``)."""
+    lost: list[str] = field(default_factory=list)
+    """One line per attempt whose Ray actor was lost (``attempt N: its Ray actor was lost (ActorDiedError: ...)``)."""
 
 
 def overall_progress(previous: float, task: str, done: int, total: int) -> float:

@@ -53,7 +53,8 @@ def job_view(job: Job, folders: JobFolders | None = None) -> dict[str, Any]:
         "created": _iso(job.created),
         "started": _iso(job.started),
         "finished": _iso(job.finished),
-        "attempts": job.attempts,
+        "attempts": job.attempts + job.retries,
+        "lost": job.lost,
         "timings": job.timings,
     }
     if job.state is JobState.succeeded:
