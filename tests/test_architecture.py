@@ -113,6 +113,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     "deepinfer.package": [
         "BuildResult", "CARD_TEMPLATES", "CardTemplate", "EXPORT_ID_SUFFIX", "EXPORT_MIN_DICE", "ExampleCheck",
         "build_image", "check_examples", "check_exportable", "check_fast_mode", "compare", "compare_modes",
+        "compare_score_modes",
         "container_card", "convert_card_to_onnx", "draft_card", "draft_classifier_card", "example_volume",
         "image_card", "import_monai_bundle", "import_nnunet_results", "member_name", "pinned_requirements",
         "protocol_args", "run_example", "site_packages"

@@ -22,7 +22,7 @@ from deepinfer._exceptions import FetchError
 from deepinfer.card import ModelCard, load_card
 from deepinfer.cli import run_cli
 from deepinfer.imaging import Geometry, Volume, read_volume, write_volume
-from deepinfer.pipeline import ClassScores, Pipeline
+from deepinfer.pipeline import ClassScores, Network, Pipeline
 from deepinfer.runners import OnnxNetwork
 from deepinfer.store import ArtifactStore
 from realparts import need, require
@@ -83,7 +83,10 @@ def package_scores(colin: Volume, model: Path, planes: list[int]) -> np.ndarray:
 
 
 def card_scores(card: ModelCard, model: Path, volume: Volume) -> ClassScores:
-    network = OnnxNetwork(model, threads=2)
+    return network_scores(card, OnnxNetwork(model, threads=2), volume)
+
+
+def network_scores(card: ModelCard, network: Network, volume: Volume) -> ClassScores:
     return Pipeline.from_card(card).run_all(volume, lambda name: network).scores["TumorClass"]
 
 
@@ -122,3 +125,31 @@ def test_deepinfer_run_summarises_the_decision_and_best_planes(
     assert (tmp_path / "scores.csv").is_file() and (tmp_path / "scores.report.png").is_file()
     provenance = json.loads((tmp_path / "scores.provenance.json").read_text(encoding="utf-8"))
     assert provenance["artifacts"]["model"] == "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
+
+
+def test_fast_mode_keeps_the_cards_declared_bounds_on_real_planes(
+    tumor_card: ModelCard, tumor_model: Path, colin27: Path
+) -> None:
+    """``--precision fast`` (OpenVINO bf16 where the CPU computes it) against exact fp32 on real Colin27 axial
+    planes through the cerebrum, the skull base and the top of the head, with the card's own bounds
+    (``precision.fast``: the share of planes with the same top class, the largest class-score difference)."""
+    need("openvino", "fast mode runs on OpenVINO (a dependency)")
+    from deepinfer.package import compare_score_modes
+    from deepinfer.runners import OpenVinoNetwork
+
+    bounds = tumor_card.precision.fast
+    assert bounds is not None and bounds.max_abs_diff is not None
+    volume = planes_of(read_volume(colin27), list(range(15, 166, 10)))  # 16 planes: one batch
+    scores = {}
+    for mode in ("exact", "fast"):
+        network = OpenVinoNetwork(tumor_model, threads=2, precision=mode)
+        scores[mode] = network_scores(tumor_card, network, volume)
+        print(f"\n{mode}: OpenVINO computes in {network.precision}")
+    checks = compare_score_modes(tumor_card, "colin27 axial", "TumorClass", scores["exact"], scores["fast"])
+    assert [check.metric for check in checks] == [
+        "fast vs exact top-class agreement",
+        "fast vs exact max_abs_diff",
+    ]
+    for check in checks:
+        print(f"{check.metric}: {check.value:.4f} (bound {check.limit})")
+        assert check.passed, check

@@ -16,7 +16,15 @@ class FastBounds(_Strict):
         default=0.99, ge=0, le=1, description="Each labelmap output: mean Dice over its labels, fast vs exact."
     )
     max_abs_diff: float | None = Field(
-        default=None, ge=0, description="Other volume outputs (e.g. probability maps): largest |fast − exact|."
+        default=None,
+        ge=0,
+        description="Other volume outputs (e.g. probability maps) and class scores: largest |fast − exact|.",
+    )
+    min_class_agreement: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Class-score outputs: the fraction of planes whose top class is the same in fast and exact mode.",
     )
 
 

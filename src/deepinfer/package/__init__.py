@@ -11,7 +11,7 @@ from deepinfer.package._context import pinned_requirements, site_packages
 from deepinfer.package._export_card import ID_SUFFIX as EXPORT_ID_SUFFIX
 from deepinfer.package._export_card import MIN_DICE as EXPORT_MIN_DICE
 from deepinfer.package._export_card import check_exportable, convert_card_to_onnx, example_volume
-from deepinfer.package._fast_check import check_fast_mode, compare_modes
+from deepinfer.package._fast_check import check_fast_mode, compare_modes, compare_score_modes
 from deepinfer.package._init_card import draft_card, member_name
 from deepinfer.package._monai_bundle import import_monai_bundle
 from deepinfer.package._nnunet_import import import_nnunet_results
@@ -29,6 +29,7 @@ __all__ = [
     "check_fast_mode",
     "compare",
     "compare_modes",
+    "compare_score_modes",
     "container_card",
     "convert_card_to_onnx",
     "draft_card",
