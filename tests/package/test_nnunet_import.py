@@ -22,10 +22,13 @@ def results_folder(root: Path, **change: object) -> Path:
 
 def test_a_refused_folder_exits_3_listing_every_problem(tmp_path: Path, shared_home: Path) -> None:
     need("torch")
-    results = results_folder(tmp_path, patch_size=[0, 16, 16], spacing=[1.0, 1.0, 5.0], previous_stage="3d_lowres")
+    resampling = {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": "yes"}
+    results = results_folder(
+        tmp_path, patch_size=[0, 16, 16], resampling_fn_data_kwargs=resampling, previous_stage="3d_lowres"
+    )
     done = deepinfer("card", "import-nnunet", str(results), "-o", str(tmp_path / "card"), home=shared_home)
     assert done.returncode == 3, done.stderr
-    for problem in ("patch_size", "anisotropic", "previous stage"):
+    for problem in ("patch_size", "force_separate_z: must be null, true or false", "previous stage"):
         assert problem in done.stderr
     assert not (tmp_path / "card").exists()
 

@@ -114,7 +114,43 @@ def _architecture(key: str, value: Any) -> Callable[[Path], Path]:
 
 
 def _regions(root: Path) -> Path:
+    """Region-based labels without ``regions_class_order``: nnU-Net could not paint them either."""
     return write_results(root, change_dataset=lambda d: d["labels"].__setitem__("brain", [1, 2]))
+
+
+def _regions_order(order: Any) -> Callable[[Path], Path]:
+    def change(document: dict[str, Any]) -> None:
+        document["labels"]["brain"] = [1, 2]
+        document["regions_class_order"] = order
+
+    return lambda root: write_results(root, change_dataset=change)
+
+
+def _postprocessing(document: Any, where: str = "postprocessing.json") -> Callable[[Path], Path]:
+    def build(root: Path) -> Path:
+        results = write_results(root)
+        (results / where).parent.mkdir(parents=True, exist_ok=True)
+        (results / where).write_text(json.dumps(document), encoding="utf-8")
+        return results
+
+    return build
+
+
+def _postprocessing_link(root: Path) -> Path:
+    results = write_results(root)
+    (results / "postprocessing.json").symlink_to(outside(root) / "victim.json")
+    return results
+
+
+def _resampling(change: dict[str, Any]) -> Callable[[Path], Path]:
+    def edit(document: dict[str, Any]) -> None:
+        document["configurations"]["3d_fullres"]["resampling_fn_data_kwargs"].update(change)
+
+    return lambda root: write_results(root, edit)
+
+
+def _pp(function: Any, kwargs: Any) -> dict[str, Any]:
+    return {"postprocessing_fns": [function], "postprocessing_kwargs": [kwargs]}
 
 
 def _checkpoint_link(root: Path) -> Path:
@@ -143,7 +179,33 @@ NNUNET_CASES: list[Hostile] = [
             CardError, r"normalization_schemes\[0\]: '\.\./evil\.Norm' is not supported"),
     hostile("nnunet-cascade", refused(_configuration("previous_stage", "3d_lowres")), CardError,
             "cascades need the previous stage's output"),
-    hostile("nnunet-regions", refused(_regions), CardError, "region-based training"),
+    hostile("nnunet-regions-without-order", refused(_regions), CardError, r"regions_class_order: must list"),
+    hostile("nnunet-regions-order-count", refused(_regions_order([1, 2, 3])), CardError,
+            r"regions_class_order: has 3 values for 1 regions"),
+    hostile("nnunet-regions-order-path", refused(_regions_order(["../evil"])), CardError,
+            r"regions_class_order: must list"),
+    hostile("nnunet-separate-z-string", refused(_resampling({"force_separate_z": "os.system"})), CardError,
+            r"force_separate_z: must be null, true or false"),
+    hostile("nnunet-order-z-huge", refused(_resampling({"order_z": 10**9})), CardError, r"order_z: must be a spline"),
+    hostile("nnunet-resampling-extra-option", refused(_resampling({"callback": "os.system"})), CardError,
+            r"unknown resampling options \['callback'\]"),
+    hostile("nnunet-anisotropy-threshold-absurd", refused(_resampling({"separate_z_anisotropy_threshold": 1e300})),
+            CardError, r"separate_z_anisotropy_threshold: must be a number 1\.\.1000"),
+    hostile("nnunet-postprocessing-function", refused(_postprocessing(_pp("os.system", {"labels_or_regions": 1}))),
+            CardError, r"postprocessing\.json:\$\.postprocessing_fns\[0\]: 'os\.system' is not supported"),
+    hostile("nnunet-postprocessing-kwargs", refused(_postprocessing(_pp(
+        "remove_all_but_largest_component_from_segmentation", {"labels_or_regions": 1, "path": "/etc/passwd"}))),
+        CardError, r"postprocessing_kwargs\[0\]: only labels_or_regions"),
+    hostile("nnunet-postprocessing-labels-path", refused(_postprocessing(_pp(
+        "remove_all_but_largest_component_from_segmentation", {"labels_or_regions": "../x"}))),
+        CardError, r"labels_or_regions: must be labels"),
+    hostile("nnunet-postprocessing-unknown-label", refused(_postprocessing(_pp(
+        "remove_all_but_largest_component_from_segmentation", {"labels_or_regions": [7]}))),
+        CardError, r"labels \[7\] are not the model's"),
+    hostile("nnunet-postprocessing-crossval", refused(_postprocessing(_pp("eval", {}),
+            "crossval_results_folds_0/postprocessing.json")), CardError,
+            r"crossval_results_folds_0/postprocessing\.json:\$\.postprocessing_fns\[0\]"),
+    hostile("nnunet-postprocessing-symlink", refused(_postprocessing_link), CardError, "symlink"),
     hostile("nnunet-custom-trainer", refused(lambda r: write_results(r, saved=checkpoint({"trainer_name": "Evil"}))),
             CardError, "may override nnU-Net's inference"),
     hostile("nnunet-folds-dotdot", refused(write_results, folds="../../outside"), UsageError, "--folds"),

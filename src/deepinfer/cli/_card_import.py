@@ -54,18 +54,31 @@ def card_import_nnunet(
         str, typer.Option("--configuration", help="The plans' configuration the folder was trained with.")
     ] = "3d_fullres",
     folds: Annotated[str, typer.Option("--folds", help="Folds to ensemble: 0,1,... or all.")] = "0",
+    example: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--example",
+            help="An input image to record as the card's example, once per input channel in channel_names' order; "
+            "the card's outputs for it become the expected ones that deepinfer card test checks.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing card folder.")] = False,
 ) -> None:
-    """Import an nnU-Net v2 model: plans.json and dataset.json → nnU-Net's own inference as pipeline steps (crop
-    to nonzero, normalization, resampling, Gaussian sliding window, mirroring, fold average, softmax, argmax);
-    each fold's weights (loaded as plain data, never unpickled as code) → one ONNX network, checked against torch.
-    Cascades, region-based training, 2D and anisotropic plans, custom trainers and other normalizations are listed
-    in one refusal (exit 3). Needs nnU-Net's network classes (pip install dynamic-network-architectures)."""
+    """Import an nnU-Net v2 model: plans.json and dataset.json → nnU-Net's own inference as pipeline steps (one
+    card input per channel, crop to nonzero, normalization, resampling with separate z for anisotropic grids,
+    Gaussian sliding window, mirroring, fold average, softmax and argmax or sigmoid and regions, and the
+    largest-component postprocessing of postprocessing.json); each fold's weights (loaded as plain data, never
+    unpickled as code) → one ONNX network, checked against torch. Cascades, 2D plans, custom trainers, other
+    normalizations and other postprocessing are listed in one refusal (exit 3). Needs nnU-Net's network classes
+    (pip install dynamic-network-architectures)."""
     from deepinfer.package import import_nnunet_results
 
     err = Console(stderr=True)
-    card, path = import_nnunet_results(results, output, configuration=configuration, folds=folds, force=force)
+    card, path = import_nnunet_results(
+        results, output, configuration=configuration, folds=folds, examples=example or None, force=force
+    )
     err.print(f"[green]✓[/] wrote {path} ({card.ref}, {len(card.pipeline)} steps)", highlight=False, soft_wrap=True)
     for note in card.notes:
         err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
-    err.print(f"next: deepinfer card validate {path}", highlight=False, soft_wrap=True, markup=False)
+    hint = f"deepinfer card validate {path}" + (f" && deepinfer card test {path}" if card.examples else "")
+    err.print(f"next: {hint}", highlight=False, soft_wrap=True, markup=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from deepinfer.card import ModelCard, parse_card
 from deepinfer.package._init_card import _PALETTE, member_name
 from deepinfer.package._monai_bundle import ImportPlan, artifact, read_json, write_card_folder
 from deepinfer.package._nnunet_plans import DATASET, PLANS, NnunetPlan, read_dataset, read_plans
+from deepinfer.package._nnunet_postprocessing import read_postprocessing
 from deepinfer.pipeline import validate_card_pipeline
 from deepinfer.store import resolve_inside
 
@@ -30,6 +32,8 @@ CHECKPOINT: Final = "checkpoint_final.pth"
 MAX_CHECKPOINT_BYTES: Final = 4 << 30
 MAX_FOLDS: Final = 16
 ONNX_TOLERANCE: Final = 1e-3
+EXAMPLE_MIN_DICE: Final = 0.999
+EXAMPLE_MAX_DIFF: Final = 2e-2
 INSTALL_HINT: Final = (
     "importing an nnU-Net model needs nnU-Net's network classes: pip install dynamic-network-architectures "
     "(or nnunetv2; pin torch to the build you have with a constraints file so no other torch is pulled)"
@@ -118,10 +122,19 @@ def in_deepinfer_order(values: list[Any], transpose: list[int]) -> list[Any]:
     return ordered
 
 
-def read_folder(
-    results: Path, configuration: str, folds: str
-) -> tuple[NnunetPlan, dict[str, dict[str, Any]], list[int]]:
-    """The plan, each fold's checkpoint (name → data) and the mirroring axes; raises with every problem."""
+@dataclass
+class FolderContents:
+    """What a results folder gives the card: the plan, each fold's checkpoint (name → data), the mirroring axes
+    and the label groups nnU-Net's postprocessing keeps the largest component of."""
+
+    plan: NnunetPlan
+    checkpoints: dict[str, dict[str, Any]]
+    mirror_axes: list[int]
+    postprocessing: list[list[int]]
+
+
+def read_folder(results: Path, configuration: str, folds: str) -> FolderContents:
+    """Everything the card needs from the folder; raises with every problem."""
     if not results.is_dir():
         raise UsageError(f"{results}: not a folder (an nnU-Net results folder has dataset.json, plans.json, fold_N/)")
     root = results.resolve()
@@ -151,19 +164,45 @@ def read_folder(
                 problems.append(Problem(where, f"mirroring axes {axes} differ from another fold's {mirror_axes}"))
             mirror_axes = axes
             checkpoints[fold] = checkpoint
-    if len(plan.channels) > 1:
-        problems.append(
-            Problem(f"{DATASET}:$.channel_names", "several input channels are not supported yet (one card input only)")
-        )
+    postprocessing = read_postprocessing(root, list(checkpoints), plan, problems)
     if problems:
         raise CardError(str(results), problems)
-    return plan, checkpoints, mirror_axes or []
+    return FolderContents(plan, checkpoints, mirror_axes or [], postprocessing)
 
 
-def pipeline_steps(plan: NnunetPlan, networks: list[str], mirror_axes: list[int]) -> list[dict[str, Any]]:
+def input_names(plan: NnunetPlan) -> list[str]:
+    """One card input per channel, named by ``channel_names`` (made unique)."""
+    names: list[str] = []
+    for index, channel in enumerate(plan.channels):
+        name = member_name(channel, f"image{index}")
+        names.append(name if name not in names else f"{name[:58]}_{index}")
+    return names
+
+
+def probability_names(plan: NnunetPlan) -> list[tuple[int, str, str]]:
+    """(channel, output name, what it is) of each probability output: one per region, or per foreground label."""
+    if plan.regions:
+        return [
+            (i, member_name(f"probability_{name}", "probability"), f"nnU-Net's sigmoid probability of region {name!r}")
+            for i, (name, _) in enumerate(plan.regions)
+        ]
+    return [
+        (
+            v,
+            member_name(f"probability_{plan.labels[v]}", "probability"),
+            f"nnU-Net's softmax probability of {plan.labels[v]!r}",
+        )
+        for v in sorted(plan.labels)[1:]
+    ]
+
+
+def pipeline_steps(
+    plan: NnunetPlan, networks: list[str], mirror_axes: list[int], postprocessing: list[list[int]] | None = None
+) -> list[dict[str, Any]]:
     """nnU-Net's inference as card steps (per-axis values in deepinfer's order)."""
-    labels = sorted(plan.labels)
-    steps: list[dict[str, Any]] = [
+    inputs = input_names(plan)
+    steps: list[dict[str, Any]] = [{"step": "stack_inputs", "params": {"inputs": inputs[1:]}}] if inputs[1:] else []
+    steps += [
         {"step": "crop_nonzero", "params": {}},
         {"step": "normalize_nnunet", "params": {"channels": plan.normalization}},
         {
@@ -171,8 +210,11 @@ def pipeline_steps(plan: NnunetPlan, networks: list[str], mirror_axes: list[int]
             "params": {
                 "spacing": in_deepinfer_order(plan.spacing, plan.transpose),
                 "order": plan.data_order,
+                "order_z": plan.data_order_z,
                 "inverse_order": plan.probability_order,
+                "inverse_order_z": plan.probability_order_z,
                 "inverse_float16": True,
+                **separate_z_params(plan),
             },
         },
         {
@@ -186,25 +228,35 @@ def pipeline_steps(plan: NnunetPlan, networks: list[str], mirror_axes: list[int]
                 "accumulate": "float16",  # as nnU-Net's predictor
             },
         },
-        {"step": "restore_geometry", "params": {"levels": 1}},  # logits back onto the cropped grid (order 1)
-        {"step": "activation", "params": {"function": "softmax"}},
+        {"step": "restore_geometry", "params": {"levels": 1}},  # logits back onto the cropped grid
+        {"step": "activation", "params": {"function": "sigmoid" if plan.regions else "softmax"}},
         {"step": "restore_geometry", "params": {}},  # then the crop is reverted (probabilities 0 outside)
     ]
     steps += [
-        {
-            "step": "output",
-            "params": {"name": member_name(f"probability_{plan.labels[v]}", "probability"), "channel": v},
-        }
-        for v in labels[1:]
+        {"step": "output", "params": {"name": name, "channel": channel}} for channel, name, _ in probability_names(plan)
     ]
-    steps += [
-        {"step": "argmax", "params": {"labels": labels}},
-        {"step": "output", "params": {"name": "segmentation", "dtype": "uint8"}},
-    ]
+    if plan.regions:
+        steps.append({"step": "regions_nnunet", "params": {"order": plan.regions_order}})
+    else:
+        steps.append({"step": "argmax", "params": {"labels": sorted(plan.labels)}})
+    steps += [{"step": "largest_component_nnunet", "params": {"labels": labels}} for labels in postprocessing or []]
+    steps.append({"step": "output", "params": {"name": "segmentation", "dtype": "uint8"}})
     return steps
 
 
-def card_document(plan: NnunetPlan, folds: list[str], mirror_axes: list[int], notes: list[str]) -> dict[str, Any]:
+def separate_z_params(plan: NnunetPlan) -> dict[str, Any]:
+    """nnU-Net's separate-z choice; both resamplings of one configuration must make it alike (they do in every
+    plan nnU-Net writes), since the step has one rule for both directions."""
+    return {"separate_z": plan.separate_z["data"], "anisotropy_threshold": plan.anisotropy_threshold["data"]}
+
+
+def card_document(
+    plan: NnunetPlan,
+    folds: list[str],
+    mirror_axes: list[int],
+    notes: list[str],
+    postprocessing: list[list[int]] | None = None,
+) -> dict[str, Any]:
     from deepinfer.card import slugify
 
     names = [f"fold_{fold}" for fold in folds]
@@ -212,12 +264,12 @@ def card_document(plan: NnunetPlan, folds: list[str], mirror_axes: list[int], no
         {"value": v, "name": n, "color": _PALETTE[(v - 1) % len(_PALETTE)]} for v, n in sorted(plan.labels.items()) if v
     ]
     probabilities = [
-        {
-            "type": "probability_map",
-            "name": member_name(f"probability_{plan.labels[v]}", "probability"),
-            "description": f"nnU-Net's softmax probability of {plan.labels[v]!r}",
-        }
-        for v in sorted(plan.labels)[1:]
+        {"type": "probability_map", "name": name, "description": what} for _, name, what in probability_names(plan)
+    ]
+    channels = ", ".join(plan.channels)
+    inputs = [
+        {"type": "volume", "name": name, "modality": "unspecified", "description": f"nnU-Net channel {i}: {channel}"}
+        for i, (name, channel) in enumerate(zip(input_names(plan), plan.channels, strict=True))
     ]
     return {
         "id": slugify(f"nnunet-{plan.dataset_name}-{plan.configuration}"),
@@ -227,12 +279,12 @@ def card_document(plan: NnunetPlan, folds: list[str], mirror_axes: list[int], no
         "modality": "unspecified",
         "anatomy": "unspecified",
         "description": f"nnU-Net v2 model {plan.dataset_name}, configuration {plan.configuration}, folds "
-        f"{', '.join(folds)}, imported by deepinfer card import-nnunet.",
+        f"{', '.join(folds)}, input channels {channels}, imported by deepinfer card import-nnunet.",
         "authors": [],
         "license": {"code": "NOASSERTION", "weights": "NOASSERTION"},
         "tags": ["nnunet"],
         "notes": notes,
-        "inputs": [{"type": "volume", "name": member_name(plan.channels[0], "image"), "modality": "unspecified"}],
+        "inputs": inputs,
         "outputs": [{"type": "labelmap", "name": "segmentation", "labels": labels}, *probabilities],
         "parameters": [
             {
@@ -254,23 +306,36 @@ def card_document(plan: NnunetPlan, folds: list[str], mirror_axes: list[int], no
         ],
         "artifacts": [],
         "runtime": {"type": "onnx"},
-        "pipeline": pipeline_steps(plan, names, mirror_axes),
+        "pipeline": pipeline_steps(plan, names, mirror_axes, postprocessing),
     }
 
 
-def plan_import(results: Path, scratch: Path, configuration: str = "3d_fullres", folds: str = "0") -> ImportPlan:
+def plan_import(
+    results: Path,
+    scratch: Path,
+    configuration: str = "3d_fullres",
+    folds: str = "0",
+    examples: list[Path] | None = None,
+) -> ImportPlan:
     """Read and check a results folder and export its folds' networks into ``scratch``; raises
-    :class:`CardError` with every problem, or returns the card to write."""
-    plan, checkpoints, mirror_axes = read_folder(results, configuration, folds)
+    :class:`CardError` with every problem, or returns the card to write. ``examples``: one image per input
+    channel, recorded with the card's outputs for them (see :func:`record_example`)."""
+    found = read_folder(results, configuration, folds)
+    plan, checkpoints = found.plan, found.checkpoints
+    if examples is not None and len(examples) != len(plan.channels):
+        names = ", ".join(plan.channels)
+        raise UsageError(f"--example: give one image per input channel ({names}), in that order; got {len(examples)}")
     from deepinfer.package._nnunet_network import axis_wrapper, build_network, export_onnx
 
     problems: list[Problem] = []
     files: dict[str, Path] = {}
     artifacts = []
+    done = "largest-component postprocessing from postprocessing.json" if found.postprocessing else "no postprocessing"
     notes = [
         "Imported from an nnU-Net v2 results folder by deepinfer card import-nnunet: the pipeline is nnU-Net's "
         "predictor (crop to nonzero, normalization, resampling, Gaussian sliding window, mirroring, fold average, "
-        "resampling back, softmax, argmax). postprocessing.pkl is not read and no postprocessing is applied.",
+        f"resampling back, {'sigmoid, regions' if plan.regions else 'softmax, argmax'}) with {done}; "
+        "postprocessing.pkl is never read.",
     ]
     shape = (1, len(plan.channels), *in_deepinfer_order(plan.patch, plan.transpose))
     for fold, checkpoint in checkpoints.items():
@@ -287,20 +352,74 @@ def plan_import(results: Path, scratch: Path, configuration: str = "3d_fullres",
         artifacts.append(artifact(f"fold_{fold}", f"fold_{fold}.onnx", target))
     if problems:
         raise CardError(str(results), problems)
-    document = card_document(plan, list(checkpoints), mirror_axes, notes)
+    document = card_document(plan, list(checkpoints), found.mirror_axes, notes, found.postprocessing)
     document["artifacts"] = artifacts
+    card = checked_card(document, results)
+    if examples:
+        draft = write_card_folder(ImportPlan(card, files), scratch / "draft")
+        example_files, entry = record_example(draft, examples, scratch / "example")
+        document["artifacts"] += [artifact(name, relative, path) for name, (relative, path) in example_files.items()]
+        document["examples"] = [entry]
+        card = checked_card(document, results)
+        files |= {relative: path for relative, path in example_files.values()}
+    return ImportPlan(card, files)
+
+
+def checked_card(document: dict[str, Any], results: Path) -> ModelCard:
     card = parse_card(document, str(results))
     found = validate_card_pipeline(card)
     if found:  # a mapping that gives an invalid step is a bug here; say so rather than write the card
         raise CardError(f"{results} (the imported card)", found)
-    return ImportPlan(card, files)
+    return card
+
+
+def record_example(
+    card_file: Path, images: list[Path], work: Path
+) -> tuple[dict[str, tuple[str, Path]], dict[str, Any]]:
+    """Run the imported card on ``images`` (one per input) and keep its outputs as the example's expected ones,
+    so that ``deepinfer card test`` checks that the card, wherever it runs later, still gives them: labels by
+    Dice (:data:`EXAMPLE_MIN_DICE`), probabilities by the largest difference (:data:`EXAMPLE_MAX_DIFF`, room for
+    nnU-Net's float16 accumulation on another runtime)."""
+    from deepinfer.card import load_card
+    from deepinfer.imaging import image_suffix
+    from deepinfer.run import run_model
+
+    card = load_card(card_file)
+    files: dict[str, tuple[str, Path]] = {}
+    inputs: dict[str, Path] = {}
+    for member, image in zip(card.inputs, images, strict=True):
+        suffix = image_suffix(image)
+        if not image.is_file() or not suffix:
+            raise UsageError(f"--example {image}: not an image file (.nii.gz, .nii, .nrrd, .mha)")
+        files[f"example_{member.name}"] = (f"examples/{member.name}{suffix}", image)
+        inputs[member.name] = image
+    work.mkdir(parents=True, exist_ok=True)
+    outputs = {m.name: work / f"{m.name}.nii.gz" for m in card.outputs}
+    run_model(card, inputs, outputs, card_dir=card_file.parent)
+    for name, path in outputs.items():
+        files[f"expected_{name}"] = (f"examples/expected_{name}.nii.gz", path)
+    entry = {
+        "name": "example",
+        "inputs": {m.name: f"example_{m.name}" for m in card.inputs},
+        "expected": {name: f"expected_{name}" for name in outputs},
+        "min_dice": EXAMPLE_MIN_DICE,
+        "max_abs_diff": EXAMPLE_MAX_DIFF,
+    }
+    return files, entry
 
 
 def import_nnunet_results(
-    results: Path, card_dir: Path, *, configuration: str = "3d_fullres", folds: str = "0", force: bool = False
+    results: Path,
+    card_dir: Path,
+    *,
+    configuration: str = "3d_fullres",
+    folds: str = "0",
+    examples: list[Path] | None = None,
+    force: bool = False,
 ) -> tuple[ModelCard, Path]:
     """Import the nnU-Net v2 results folder ``results`` (``dataset.json``, ``plans.json``, ``fold_N/``) as a card
-    folder ``card_dir``; returns the card and its file. ``folds``: ``"0,1"`` or ``"all"``."""
+    folder ``card_dir``; returns the card and its file. ``folds``: ``"0,1"`` or ``"all"``; ``examples``: one
+    image per input channel to record as the card's example (its outputs for them become the expected ones)."""
     with tempfile.TemporaryDirectory(prefix="deepinfer-nnunet-") as scratch:
-        plan = plan_import(results, Path(scratch), configuration, folds)
+        plan = plan_import(results, Path(scratch), configuration, folds, examples)
         return plan.card, write_card_folder(plan, card_dir, force)

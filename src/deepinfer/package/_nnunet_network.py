@@ -51,7 +51,7 @@ def build_network(plan: NnunetPlan, weights: dict[str, Any], where: str, problem
             kwargs[key] = getattr(torch.nn, str(kwargs[key]).rsplit(".", 1)[-1])
     try:
         network = network_class(plan.network_class)(
-            input_channels=len(plan.channels), num_classes=len(plan.labels), deep_supervision=False, **kwargs
+            input_channels=len(plan.channels), num_classes=plan.heads, deep_supervision=False, **kwargs
         )
     except (TypeError, ValueError, AssertionError, RuntimeError) as error:
         problems.append(Problem("plans.json architecture", f"the network cannot be built: {str(error)[:200]}"))

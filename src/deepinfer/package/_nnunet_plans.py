@@ -2,9 +2,10 @@
 
 Every value the card needs is checked for type and range; every problem is recorded with a JSON path into its
 file, so that one refusal lists them all. Only what deepinfer reproduces exactly is accepted: 3D configurations
-without a previous stage, label-based (not region-based) training, the default preprocessor and resampling
-function without separate z, the normalization schemes ``ZScoreNormalization``, ``CTNormalization`` and
-``NoNormalization``. The network's architecture is read here too, and only from an allowlist of classes.
+without a previous stage, label-based or region-based training (``regions_class_order``), one or several input
+channels, the default preprocessor and resampling function (separate z for anisotropic grids included), the
+normalization schemes ``ZScoreNormalization``, ``CTNormalization`` and ``NoNormalization``. The network's
+architecture is read here too, and only from an allowlist of classes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ LAYERS: Final = {
 }
 SCHEMES: Final = {"ZScoreNormalization": "zscore", "CTNormalization": "ct", "NoNormalization": "none"}
 RESAMPLING: Final = "resample_data_or_seg_to_shape"
+RESAMPLING_KEYS: Final = {"is_seg", "order", "order_z", "force_separate_z", "separate_z_anisotropy_threshold"}
+SEPARATE_Z: Final = {None: "auto", True: "always", False: "never"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+()-]{0,63}")
 
 
@@ -60,9 +63,20 @@ class NnunetPlan:
     normalization: list[dict[str, Any]] = field(default_factory=list)
     data_order: int = 3
     probability_order: int = 1
+    data_order_z: int = 0
+    probability_order_z: int = 0
+    separate_z: dict[str, str] = field(default_factory=lambda: {"data": "auto", "probabilities": "auto"})
+    anisotropy_threshold: dict[str, float] = field(default_factory=lambda: {"data": 3.0, "probabilities": 3.0})
+    regions: list[tuple[str, list[int]]] = field(default_factory=list)  # region-based: (name, label values)
+    regions_order: list[int] = field(default_factory=list)  # the value each region paints (regions_class_order)
     network_class: str = "PlainConvUNet"
     network_kwargs: dict[str, Any] = field(default_factory=dict)
     dataset_name: str = "nnunet-model"
+
+    @property
+    def heads(self) -> int:
+        """The network's output channels: one per region, or one per label (background included)."""
+        return len(self.regions) if self.regions else len(self.labels)
 
 
 class Reader:
@@ -116,7 +130,8 @@ def _show(value: Any) -> str:
 
 
 def read_dataset(data: Mapping[str, Any], plan: NnunetPlan, problems: list[Problem]) -> None:
-    """Channels (``channel_names``, in order), labels (``labels``: name → value; regions refused)."""
+    """Channels (``channel_names``, in order), labels (``labels``: name → value, or name → list of values for
+    a region with ``regions_class_order``); the ``ignore`` label is no network output and is left out."""
     reader = Reader(DATASET, problems)
     channels = reader.get(data, "channel_names", "$", dict)
     if channels is not None:
@@ -126,21 +141,55 @@ def read_dataset(data: Mapping[str, Any], plan: NnunetPlan, problems: list[Probl
         else:
             plan.channels = [str(channels[k]) for k in keys]
     labels = reader.get(data, "labels", "$", dict)
-    if labels is not None:
-        for name, value in labels.items():
-            where = f"$.labels.{name}"
-            if isinstance(value, list | tuple):
-                reader.problem(where, "region-based training (a label made of several values) is not supported")
-            elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_LABELS:
-                reader.problem(where, f"must be a label value 0..{MAX_LABELS}, got {_show(value)}")
-            elif not NAME.fullmatch(str(name)):
-                reader.problem(where, "label names are plain words (letters, digits, space, _ . + - ( ))")
-            else:
-                plan.labels[value] = str(name)
-        if plan.labels and sorted(plan.labels) != list(range(len(plan.labels))):
-            reader.problem("$.labels", f"values must be 0..N-1 with background 0, got {sorted(plan.labels)}")
-    if "regions_class_order" in data:
-        reader.problem("$.regions_class_order", "region-based training is not supported")
+    if labels is None:
+        return
+    if any(isinstance(v, list | tuple) for v in labels.values()) or "regions_class_order" in data:
+        read_regions(reader, labels, data.get("regions_class_order"), plan)
+        return
+    for name, value in labels.items():
+        where = f"$.labels.{name}"
+        if name == "ignore" and _label(value):
+            continue
+        if not _label(value):
+            reader.problem(where, f"must be a label value 0..{MAX_LABELS}, got {_show(value)}")
+        elif not NAME.fullmatch(str(name)):
+            reader.problem(where, "label names are plain words (letters, digits, space, _ . + - ( ))")
+        else:
+            plan.labels[value] = str(name)
+    if plan.labels and sorted(plan.labels) != list(range(len(plan.labels))):
+        reader.problem("$.labels", f"values must be 0..N-1 with background 0, got {sorted(plan.labels)}")
+
+
+def _label(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LABELS
+
+
+def read_regions(reader: Reader, labels: Mapping[str, Any], order: Any, plan: NnunetPlan) -> None:
+    """Region-based training as nnU-Net's ``LabelManager``: every label but background (0) and ``ignore`` is a
+    region (a value or a list of values), one sigmoid output each, in the file's order; ``regions_class_order``
+    gives the value each paints."""
+    if labels.get("background") != 0:
+        reader.problem("$.labels.background", "must be 0")
+    for name, value in labels.items():
+        where = f"$.labels.{name}"
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if name == "ignore" and _label(value):
+            continue
+        if not values or len(values) > MAX_LABELS or not all(_label(v) for v in values):
+            reader.problem(where, f"must be a label value or a list of values 0..{MAX_LABELS}, got {_show(value)}")
+        elif not NAME.fullmatch(str(name)):
+            reader.problem(where, "label names are plain words (letters, digits, space, _ . + - ( ))")
+        elif set(values) != {0}:
+            plan.regions.append((str(name), [int(v) for v in values]))
+    if not isinstance(order, list) or not all(_label(v) and v > 0 for v in order):
+        reader.problem("$.regions_class_order", f"must list the label value (1..{MAX_LABELS}) each region paints")
+    elif len(order) != len(plan.regions):
+        reader.problem("$.regions_class_order", f"has {len(order)} values for {len(plan.regions)} regions")
+    else:
+        plan.regions_order = [int(v) for v in order]
+        plan.labels = {0: "background"}
+        for (name, _), value in zip(plan.regions, plan.regions_order, strict=True):
+            plan.labels.setdefault(value, name)
 
 
 def read_plans(data: Mapping[str, Any], plan: NnunetPlan, problems: list[Problem]) -> None:
@@ -178,11 +227,6 @@ def read_configuration(reader: Reader, config: Mapping[str, Any], where: str, pl
     if isinstance(config.get("patch_size"), list) and len(config["patch_size"]) == 2:
         reader.problems[-1] = Problem(f"{PLANS}:{where}.patch_size", "2D configurations are not supported")
     plan.spacing = reader.numbers(config, "spacing", where, 0.0, 1e4)
-    if plan.spacing and max(plan.spacing) / min(plan.spacing) > 3:
-        reader.problem(
-            f"{where}.spacing",
-            f"{plan.spacing} is anisotropic: nnU-Net resamples such data along z apart, which deepinfer does not",
-        )
     for kind, attribute in (("data", "data_order"), ("probabilities", "probability_order")):
         function = config.get(f"resampling_fn_{kind}")
         if function != RESAMPLING:
@@ -196,11 +240,41 @@ def read_configuration(reader: Reader, config: Mapping[str, Any], where: str, pl
             reader.problem(f"{path}.order", f"must be a spline order 0..5, got {_show(order)}")
         else:
             setattr(plan, attribute, order)
-        if kwargs.get("force_separate_z") not in (None, False):
-            reader.problem(f"{path}.force_separate_z", "resampling along z apart is not supported")
+        read_separate_z(reader, kwargs, path, kind, plan)
         if kwargs.get("is_seg", False) is not False:
             reader.problem(f"{path}.is_seg", "must be false")
+    if plan.separate_z["data"] != plan.separate_z["probabilities"] or len(set(plan.anisotropy_threshold.values())) > 1:
+        reader.problem(
+            f"{where}.resampling_fn_probabilities_kwargs",
+            "force_separate_z and separate_z_anisotropy_threshold must be the data's (as in nnU-Net's plans)",
+        )
     read_architecture(reader, config, where, plan)
+
+
+def read_separate_z(reader: Reader, kwargs: Mapping[str, Any], path: str, kind: str, plan: NnunetPlan) -> None:
+    """``order_z``, ``force_separate_z`` (null: nnU-Net decides by the anisotropy threshold) and the threshold."""
+    unknown = sorted(str(k) for k in kwargs if k not in RESAMPLING_KEYS)
+    if unknown:
+        reader.problem(
+            path, f"unknown resampling options {_show(unknown)} (known: {', '.join(sorted(RESAMPLING_KEYS))})"
+        )
+    order_z = kwargs.get("order_z", 0)
+    if not isinstance(order_z, int) or isinstance(order_z, bool) or not 0 <= order_z <= 5:
+        reader.problem(f"{path}.order_z", f"must be a spline order 0..5, got {_show(order_z)}")
+    elif kind == "data":
+        plan.data_order_z = order_z
+    else:
+        plan.probability_order_z = order_z
+    force = kwargs.get("force_separate_z")
+    if force is not None and not isinstance(force, bool):
+        reader.problem(f"{path}.force_separate_z", f"must be null, true or false, got {_show(force)}")
+    else:
+        plan.separate_z[kind] = SEPARATE_Z[force]
+    threshold = kwargs.get("separate_z_anisotropy_threshold", 3.0)
+    if not _number(threshold) or not 1 <= float(threshold) <= 1e3:
+        reader.problem(f"{path}.separate_z_anisotropy_threshold", f"must be a number 1..1000, got {_show(threshold)}")
+    else:
+        plan.anisotropy_threshold[kind] = float(threshold)
 
 
 def read_normalization(
