@@ -57,6 +57,7 @@ class CaseRunner:
     them: the part a local worker process and a Ray actor share."""
 
     def __init__(self, setup: WorkerSetup) -> None:
+        _limit_image_threads(setup.threads)
         from deepinfer.card import ModelCard
         from deepinfer.run import fetch_artifact
         from deepinfer.runners import card_network_cache
@@ -101,6 +102,15 @@ class CaseRunner:
             message = f"{type(error).__name__}: {error}"
             return ("failed", case_id, time.perf_counter() - started, peak_memory(), message)
         return ("succeeded", case_id, time.perf_counter() - started, peak_memory(), tuple(result.warnings))
+
+
+def _limit_image_threads(threads: int) -> None:
+    """Give SimpleITK's filters (reading, resampling, connected components) the worker's share of the cores, as
+    the networks get it: ITK's default is every core, so N workers would each run N-way filters at once."""
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)  # read when SimpleITK is first imported
+    sitk = sys.modules.get("SimpleITK")
+    if sitk is not None:  # already imported in this process (a Ray worker that ran other tasks)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
