@@ -1,4 +1,5 @@
-"""Shared fixtures: real images, the real artifact store, and the CI rule (a missing real part fails in CI)."""
+"""Shared fixtures: real images, the real artifact store, the session's Ray cluster, and the CI rule (a missing real
+part fails in CI)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from realparts import COLIN27, COLIN27_BRAIN, REGISTRY_2017, require
+from ray_cluster import RayCluster, loopback_cluster
+from realparts import COLIN27, COLIN27_BRAIN, REGISTRY_2017, need, require
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +62,14 @@ def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def deepinfer_home(shared_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("DEEPINFER_HOME", str(shared_home))
     yield shared_home
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(shared_home: Path) -> Iterator[RayCluster]:
+    """One real Ray cluster on loopback for every Ray test of the session (batch and server): a head node that
+    runs no actor (0 CPUs: a test may kill any other node) and two nodes of one CPU each, the nodes' DEEPINFER_HOME
+    the session's artifact cache. A test that kills a node first adds one (``start_node``), so the tests after it
+    find two nodes again. Stopped by its PIDs at the end of the session."""
+    need("ray", "the Ray tests need Ray (pip install 'deepinfer[ray]')")
+    with loopback_cluster(shared_home, cpus=(0, 1, 1)) as cluster:
+        yield cluster

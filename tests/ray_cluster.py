@@ -5,19 +5,24 @@ the processes they started.
 ``ray start`` daemonizes the node's processes (a process tree cannot be followed), so :meth:`RayCluster.pids`
 finds them in ``/proc`` by what only this cluster's processes have: the marker variable this test run sets in
 their environment, or an open file (a log) inside the cluster's own temp folder (Ray's agents and workers retitle
-themselves, which overwrites the environment that ``/proc`` shows). Never another user's Ray."""
+themselves, which overwrites the environment that ``/proc`` shows). Never another user's Ray.
+
+:func:`loopback_cluster` starts one for a test session (``tests/conftest.py``: the ``ray_cluster`` fixture that the
+batch and server Ray tests share)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +104,7 @@ class RayCluster:
         argv = [
             str(RAY), "start", *where, "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
             f"--temp-dir={temp}", f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats",
+            "--include-log-monitor=false",  # it streams workers' logs to drivers, which do not ask for them
         ]  # fmt: skip
         if not self.nodes:
             argv.append("--include-dashboard=false")
@@ -142,6 +148,48 @@ class RayCluster:
             for pid in self.pids():
                 _signal(pid, signal.SIGKILL)
             wait_for(lambda: not self.pids(), 10.0, "the Ray cluster's processes to die")
+
+
+@contextlib.contextmanager
+def loopback_cluster(home: Path, cpus: Sequence[int]) -> Iterator[RayCluster]:
+    """A cluster of ``len(cpus)`` nodes (the first the head) with ``cpus`` CPUs each, in a short temp folder of its
+    own (Ray's socket paths must stay under 108 bytes: not pytest's tmp_path), its nodes' DEEPINFER_HOME ``home``;
+    this process gets ``RAY_AUTH_MODE=disabled`` meanwhile (drivers it starts join without writing a token). At the
+    end: this process's own Ray connection closed, the cluster stopped by its PIDs, its folder removed."""
+    nodes = Path(tempfile.mkdtemp(prefix="dray-"))
+    cluster = RayCluster(nodes, home)
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        for count in cpus:
+            cluster.start_node(cpus=count)
+        yield cluster
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+        cluster.stop()
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        shutil.rmtree(nodes, ignore_errors=True)
+    assert cluster.pids() == [], "the Ray cluster's processes outlived its stop"
+
+
+def node_of(cluster: RayCluster, pid: int) -> Path:
+    """The temp folder of the node that runs process ``pid`` (an actor's worker holds files in it)."""
+    (node,) = [node for node in cluster.nodes if pid in cluster.pids(node)]
+    return node
+
+
+def kill_node(cluster: RayCluster, node: Path) -> None:
+    """Lose ``node`` as a machine is lost: its raylet killed first (by PID), then every other process of it, its
+    actors' workers among them (a raylet killed alone leaves its workers finishing the task in hand until Ray's
+    health checks declare the node dead)."""
+    os.kill(cluster.raylet_pid(node), signal.SIGKILL)
+    for pid in cluster.pids(node):
+        _signal(pid, signal.SIGKILL)
 
 
 def _cmdline(pid: int) -> bytes:

@@ -1,7 +1,8 @@
-"""deepinfer batch --ray on a real Ray cluster started here on loopback (a head node and a second node, one CPU
-each, so that the two actors of a batch run one on each node): the manifest and masks equal the local batch's,
-with the inputs read from their paths or shipped through the object store; a rerun skips; a node whose raylet is
-killed mid-batch has its case retried on another actor and recorded. The cluster is stopped by its PIDs."""
+"""deepinfer batch --ray on the session's real Ray cluster on loopback (``ray_cluster`` in tests/conftest.py: a
+head that runs no actor and two nodes of one CPU each, so that the two actors of a batch run one on each node): the
+manifest and masks equal the local batch's, with the inputs read from their paths or shipped through the object
+store; a rerun skips; a node added and then lost mid-batch (its raylet killed) has its case retried on another actor
+and recorded. The cluster is stopped by its PIDs at the end of the session."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,39 +23,15 @@ from batch_helpers import manifest_rows, reoriented, tiny_card
 from deepinfer.batch import SUCCEEDED, BatchOptions, CaseRecord, find_cases, ray_connection, ray_plan, run_batch
 from deepinfer.card import load_card
 from deepinfer.cli import run_cli
-from ray_cluster import RayCluster, wait_for
-from realparts import need, require
+from ray_cluster import RayCluster, kill_node, wait_for
+from realparts import require
 
 FAILED_EXIT = 5
 
 
-@pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    ray = need("ray", "the Ray batch tests need Ray (pip install 'deepinfer[ray]')")
-    require(importlib.util.find_spec("torch") is not None, "the small TorchScript card needs torch")
-    # Ray's socket paths must stay under 108 bytes: a short folder of its own, not pytest's tmp_path.
-    nodes = Path(tempfile.mkdtemp(prefix="dray-"))
-    cluster = RayCluster(nodes, tmp_path_factory.mktemp("ray") / "home")
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # the driver (this process) too: no token written under HOME
-    try:
-        cluster.start_node()
-        cluster.start_node()
-        yield cluster
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        cluster.stop()
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
-        shutil.rmtree(nodes, ignore_errors=True)
-    assert cluster.pids() == []
-
-
 @pytest.fixture
 def card_file(tmp_path: Path) -> Path:
+    require(importlib.util.find_spec("torch") is not None, "the small TorchScript card needs torch")
     (tmp_path / "card").mkdir()
     return tiny_card(tmp_path / "card")
 
@@ -114,10 +89,9 @@ def test_a_batch_across_two_nodes_equals_the_local_batch(
 def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
     ray_cluster: RayCluster, card_file: Path, colin27: Path, deepinfer_home: Path, tmp_path: Path
 ) -> None:
-    """A third node joins; when the first case finishes, the node is lost: its raylet killed (by PID), then the
-    rest of its processes, its actor's worker among them (a raylet killed alone leaves its workers finishing the
-    case in hand before Ray's health checks declare the node dead; a lost machine takes them all). The case that
-    actor was running (or was given next) runs again on an actor of the other nodes."""
+    """A third node joins; when the first case finishes, the node is lost (``kill_node``: its raylet killed by
+    PID, then the rest of its processes, its actor's worker among them). The case that actor was running (or was
+    given next) runs again on an actor of the other nodes."""
     doomed = ray_cluster.start_node()
     cohort = tmp_path / "cohort"
     cohort.mkdir()
@@ -129,14 +103,11 @@ def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
     with ray_connection():  # this test's process leaves Ray as it found it (later tests check signal handling)
         plan = ray_plan(ray_cluster.address, 3, len(cases), 0, 1)
         assert plan.workers == 3
-        raylet = ray_cluster.raylet_pid(doomed)
         finished: list[CaseRecord] = []
 
         def on_case(record: CaseRecord) -> None:
             if not finished:
-                os.kill(raylet, signal.SIGKILL)
-                for pid in ray_cluster.pids(doomed):
-                    os.kill(pid, signal.SIGKILL)
+                kill_node(ray_cluster, doomed)
             finished.append(record)
 
         out = tmp_path / "out"

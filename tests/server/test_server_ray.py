@@ -1,17 +1,17 @@
-"""deepinfer serve --ray on a real Ray cluster started here on loopback (one node, one CPU): a job runs on the
-server's worker's actor with the same API, its progress streamed and its outputs equal to a local run's; a
-running job is cancelled (its worker stopped, and the actor with it) and the next job runs on a fresh actor.
-The cluster and the server are stopped by their PIDs."""
+"""deepinfer serve --ray on the session's real Ray cluster on loopback (``ray_cluster`` in tests/conftest.py: a
+head that runs no actor and two nodes of one CPU each): a job runs on the server's worker's actor with the same
+API, its progress streamed and its outputs equal to a local run's; a job whose actor dies runs again on a new one,
+and is cancelled during that retry (its worker stopped, and the actor with it), the next job running on a fresh
+actor; a job whose node is lost mid-job (its raylet killed by PID) runs again on another node, with the same mask
+and the loss recorded. The server is stopped by its PID, the cluster by its PIDs at the end of the session."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,35 +22,19 @@ import pytest
 import SimpleITK as sitk
 from server_helpers import ServerProcess, submit, write_crops
 
+from deepinfer.batch import RAY_RETRIES
 from deepinfer.client import sse_events
-from ray_cluster import RayCluster, wait_for
-from realparts import need
+from ray_cluster import RayCluster, kill_node, node_of, wait_for
+
+LOST = "attempt 1: its Ray actor was lost ("
 
 
 @pytest.fixture(scope="module")
-def cluster(shared_home: Path) -> Iterator[RayCluster]:
-    need("ray", "the server's Ray tests need Ray (pip install 'deepinfer[ray]')")
-    nodes = Path(tempfile.mkdtemp(prefix="dray-"))  # Ray's socket paths must stay short
-    ray_cluster = RayCluster(nodes, shared_home)
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # the server (a child of this process) joins without a token
-    try:
-        ray_cluster.start_node(cpus=1)
-        yield ray_cluster
-    finally:
-        ray_cluster.stop()
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
-        shutil.rmtree(nodes, ignore_errors=True)
-    assert ray_cluster.pids() == []
-
-
-@pytest.fixture(scope="module")
-def http(cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> Iterator[httpx.Client]:
+def http(
+    ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory, shared_home: Path
+) -> Iterator[httpx.Client]:
     folder = tmp_path_factory.mktemp("server-ray")
-    extra = ["--ray", cluster.address, "--runtime", "onnxruntime"]
+    extra = ["--ray", ray_cluster.address, "--runtime", "onnxruntime"]
     server = ServerProcess(folder / "data", shared_home, workers=1, extra=extra).start()
     try:
         with server.client() as client:
@@ -62,6 +46,21 @@ def http(cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory, shared_h
 @pytest.fixture(scope="module")
 def crop(colin27: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     return write_crops(colin27, tmp_path_factory.mktemp("crops"))["A"]
+
+
+@pytest.fixture(scope="module")
+def local_run(crop: tuple[Path, float], shared_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``deepinfer run`` on the crop in a process of its own, as a user runs it locally: the output's path (its
+    statistics sidecar beside it)."""
+    volume, threshold = crop
+    output = tmp_path_factory.mktemp("local") / "seg.nii.gz"
+    done = subprocess.run(
+        [sys.executable, "-m", "deepinfer", "run", "prostate-taps", "-i", str(volume), "-o", str(output),
+         "--threshold", str(threshold), "--threads", "1", "--runtime", "onnxruntime", "--progress", "none"],
+        env={**os.environ, "DEEPINFER_HOME": str(shared_home)}, capture_output=True, encoding="utf-8", timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return output
 
 
 def actor_pids(cluster: RayCluster) -> set[int]:
@@ -77,53 +76,97 @@ def follow(http: httpx.Client, job_id: str) -> list[dict[str, Any]]:
     return events
 
 
+def view(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    answer: dict[str, Any] = http.get(f"/api/jobs/{job_id}").json()
+    return answer
+
+
+def mask(path: Path) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def served_mask(http: httpx.Client, final: dict[str, Any], folder: Path) -> np.ndarray:
+    served = folder / "served.nii.gz"
+    served.write_bytes(http.get(final["outputs"]["ProstateMask"]).content)
+    return mask(served)
+
+
 def test_a_job_on_ray_reports_progress_and_matches_a_local_run(
-    cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float], shared_home: Path, tmp_path: Path
+    ray_cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float], local_run: Path, tmp_path: Path
 ) -> None:
     volume, threshold = crop
     created = submit(http, volume, {"threshold": threshold})
     assert created.status_code == 201, created.text
     events = follow(http, created.json()["id"])
-    final = http.get(f"/api/jobs/{created.json()['id']}").json()
+    final = view(http, created.json()["id"])
     assert final["state"] == "succeeded", final
+    assert final["attempts"] == 1 and final["lost"] == []
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress) and any(e["state"] == "running" and e["task"] for e in events)
-    assert len(actor_pids(cluster)) == 1  # the job ran on the worker's actor, which stays (networks loaded)
+    assert len(actor_pids(ray_cluster)) == 1  # the job ran on the worker's actor, which stays (networks loaded)
 
-    local = tmp_path / "seg.nii.gz"
-    done = subprocess.run(
-        [sys.executable, "-m", "deepinfer", "run", "prostate-taps", "-i", str(volume), "-o", str(local),
-         "--threshold", str(threshold), "--threads", "1", "--runtime", "onnxruntime", "--progress", "none"],
-        env={**os.environ, "DEEPINFER_HOME": str(shared_home)}, capture_output=True, encoding="utf-8", timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    served = tmp_path / "served.nii.gz"
-    served.write_bytes(http.get(final["outputs"]["ProstateMask"]).content)
-    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(local)))
-    assert expected.any() and np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(served))), expected)
+    expected = mask(local_run)
+    assert expected.any() and np.array_equal(served_mask(http, final, tmp_path), expected)
     (statistics,) = [url for name, url in final["files"].items() if name.endswith("Mask.statistics.json")]
-    local_rows = json.loads((tmp_path / "seg.statistics.json").read_text(encoding="utf-8"))["labels"]
+    local_rows = json.loads(local_run.with_name("seg.statistics.json").read_text(encoding="utf-8"))["labels"]
     assert http.get(statistics).json()["labels"] == local_rows  # the same statistics, label for label
 
 
-def test_a_running_job_on_ray_is_cancelled_and_the_next_one_runs(
-    cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float]
+def test_a_job_whose_actor_dies_runs_again_and_is_cancelled_during_the_retry(
+    ray_cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float]
 ) -> None:
+    """The actor's process is killed (SIGKILL, by its PID) while it runs the job: the job runs again on a new
+    actor, the loss recorded; cancelled then, the job ends cancelled, the new actor ends with its worker, and the
+    next job runs on a fresh actor."""
     volume, threshold = crop
     job_id = submit(http, volume, {"threshold": threshold}).json()["id"]
-    wait_for(lambda: http.get(f"/api/jobs/{job_id}").json()["state"] != "queued", 120.0, "the job to start")
-    running = actor_pids(cluster)
-    assert running, "the job runs on the worker's actor"
+    wait_for(lambda: view(http, job_id)["state"] != "queued", 120.0, "the job to start")
+    wait_for(lambda: bool(actor_pids(ray_cluster)), 60.0, "the worker's actor")
+    (first,) = actor_pids(ray_cluster)  # the worker's actor (kept from the last job), running this one
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: view(http, job_id)["lost"] != [], 60.0, "the lost actor to be recorded")
+    retrying = view(http, job_id)
+    assert retrying["state"] == "running" and retrying["attempts"] == 2, retrying
+    (line,) = retrying["lost"]
+    assert line.startswith(LOST + "ActorDiedError: "), line
+    wait_for(lambda: bool(actor_pids(ray_cluster) - {first}), 60.0, "a new actor for the retry")
+    second = actor_pids(ray_cluster) - {first}
+
     cancelled = http.post(f"/api/jobs/{job_id}/cancel")
     assert cancelled.status_code in (200, 202), cancelled.text
-    wait_for(lambda: http.get(f"/api/jobs/{job_id}").json()["state"] == "cancelled", 60.0, "the job to be cancelled")
-    wait_for(lambda: not running & actor_pids(cluster), 60.0, "the cancelled job's actor to end")
-    started = time.monotonic()
+    wait_for(lambda: view(http, job_id)["state"] == "cancelled", 60.0, "the job to be cancelled")
+    wait_for(lambda: not second & actor_pids(ray_cluster), 60.0, "the cancelled retry's actor to end")
     following = submit(http, volume, {"threshold": threshold}).json()["id"]
     follow(http, following)
-    assert http.get(f"/api/jobs/{following}").json()["state"] == "succeeded"
-    assert time.monotonic() - started < 300
-    assert actor_pids(cluster) and not running & actor_pids(cluster)  # a fresh actor
+    final = view(http, following)
+    assert final["state"] == "succeeded" and final["attempts"] == 1 and final["lost"] == [], final
+    assert actor_pids(ray_cluster) and not (second | {first}) & actor_pids(ray_cluster)  # a fresh actor
+
+
+def test_a_job_whose_node_is_lost_runs_again_on_another_node(
+    ray_cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float], local_run: Path, tmp_path: Path
+) -> None:
+    """A node joins (the cluster keeps two after this test); once the job computes on the worker's actor, the
+    node running that actor is lost (``kill_node``: its raylet killed by PID, then its other processes). The
+    job runs again on a new actor on another node and succeeds with the local run's mask; its view and events
+    record the lost attempt."""
+    ray_cluster.start_node()
+    volume, threshold = crop
+    job_id = submit(http, volume, {"threshold": threshold}).json()["id"]
+    wait_for(lambda: view(http, job_id)["task"] is not None, 120.0, "the job's network to start")
+    (actor,) = actor_pids(ray_cluster)
+    lost = node_of(ray_cluster, actor)
+    assert lost != ray_cluster.nodes[0]  # never the head: it runs no actor
+    kill_node(ray_cluster, lost)
+    events = follow(http, job_id)
+    final = view(http, job_id)
+    assert final["state"] == "succeeded", final
+    assert final["attempts"] == 2 and len(final["lost"]) == 1 <= RAY_RETRIES, final
+    assert final["lost"][0].startswith(LOST), final["lost"]
+    assert events[-1]["lost"] == final["lost"]  # the events carry it too
+    (retried,) = actor_pids(ray_cluster)
+    assert node_of(ray_cluster, retried) != lost
+    assert np.array_equal(served_mask(http, final, tmp_path), mask(local_run))
 
 
 def test_without_ray_installed_serve_ray_says_how_to_install_it(tmp_path: Path) -> None:
