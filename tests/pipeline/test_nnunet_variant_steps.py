@@ -6,6 +6,8 @@ nnU-Net's functions take arrays in any axis order; they are called on deepinfer'
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -198,3 +200,21 @@ def test_largest_component_is_nnunets_postprocessing(small_mr: Volume) -> None:
                              [("largest_component_nnunet", {"labels": labels})])  # fmt: skip
         assert (theirs != segmentation).any(), "the image has several components to remove"
         np.testing.assert_array_equal(state.image.data[0], theirs)
+
+
+def test_a_card_whose_stack_inputs_names_no_other_input_is_invalid() -> None:
+    """``card validate`` (and ``Pipeline.from_card``) report a stacked input the card lacks, or its first one."""
+    import deepinfer
+    from deepinfer.card import parse_card
+    from deepinfer.pipeline import validate_card_document, validate_card_pipeline
+
+    cards = Path(deepinfer.__file__).parent / "_registry" / "cards"
+    document = json.loads((cards / "prostate-taps.json").read_text(encoding="utf-8"))
+    first = document["inputs"][0]["name"]
+    document["inputs"].append({**document["inputs"][0], "name": "adc"})
+    document["pipeline"].insert(0, {"step": "stack_inputs", "params": {"inputs": ["adc"]}})
+    assert validate_card_pipeline(parse_card(document)) == []
+    for name, why in (("dwi", "is not one of the card's inputs"), (first, "is the first input")):
+        document["pipeline"][0]["params"]["inputs"] = [name]
+        (problem,) = validate_card_document(document)
+        assert problem.path == "$.pipeline[0].params.inputs" and why in problem.message

@@ -135,6 +135,10 @@ class PipelineStep:
         """Names of the card outputs this step records."""
         return []
 
+    def reads(self) -> list[str]:
+        """Names of the card inputs this step reads besides the first (the working image)."""
+        return []
+
     @classmethod
     def lookup(cls, name: str) -> type[PipelineStep]:
         try:

@@ -226,7 +226,19 @@ def _card_parts(card: ModelCard) -> tuple[list[StepSpec], set[str], list[str]]:
 def check_card_pipeline(card: ModelCard, values: Mapping[str, Any]) -> tuple[list[PipelineStep | None], list[Problem]]:
     """The card's steps built with ``values`` (resolved card parameters) and every problem found on the way."""
     steps, artifacts, outputs = _card_parts(card)
-    return _check(steps, values, artifacts, outputs)
+    built, problems = _check(steps, values, artifacts, outputs)
+    return built, problems + input_problems(built, [m.name for m in card.inputs])
+
+
+def input_problems(steps: Sequence[PipelineStep | None], inputs: Sequence[str]) -> list[Problem]:
+    """Steps that read card inputs the card lacks, or its first input (which is the working image already)."""
+    problems: list[Problem] = []
+    for index, step in enumerate(steps):
+        for name in step.reads() if step is not None else []:
+            if name not in inputs[1:]:
+                why = "is the first input (the working image)" if inputs[:1] == [name] else "is not one of the card's"
+                problems.append(Problem(f"$.pipeline[{index}].params.inputs", f"{name!r} {why} inputs {list(inputs)}"))
+    return problems
 
 
 def values_a_user_may_give(parameter: Any) -> list[Any]:
@@ -273,7 +285,10 @@ def validate_card_pipeline(card: ModelCard) -> list[Problem]:
     they record. A container card without a pipeline has nothing to check.
     """
     steps, artifacts, outputs = _card_parts(card)
-    return _pipeline_problems(steps, card.parameters, artifacts, outputs)
+    problems = _pipeline_problems(steps, card.parameters, artifacts, outputs)
+    defaults = {p.name: default_value(p) for p in card.parameters}
+    built = check_steps(steps, {k: _NO_VALUE if v is None else v for k, v in defaults.items()})[0]
+    return sorted(problems + input_problems(built, [m.name for m in card.inputs]), key=_step_index)
 
 
 def _names(items: Any) -> list[str]:

@@ -47,6 +47,9 @@ class StackInputs(PipelineStep):
             raise ParamError("inputs", f"must be a list of 1 to {MAX_INPUTS} card input names")
         self.inputs = [check.member_name(f"inputs[{i}]", n) for i, n in enumerate(inputs)]
 
+    def reads(self) -> list[str]:
+        return list(self.inputs)
+
     def apply(self, state: PipelineState) -> None:
         grid = state.source.geometry
         if state.undo or not state.image.geometry.same_as(grid):
