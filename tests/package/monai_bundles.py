@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +176,19 @@ def parity_bundle(folder: Path, image: Path, postprocessing: list[dict[str, Any]
     return bundle
 
 
+RUN_BUNDLE = (
+    "from monai.bundle import run; run(config_file='configs/inference.json', meta_file='configs/metadata.json')"
+)
+
+
+def run_monai_bundle(bundle: Path) -> None:
+    """MONAI's own run of the bundle (``python -m monai.bundle run`` without the optional ``fire`` CLI)."""
+    for module in ("torch", "monai.bundle", "ignite", "skimage", "nibabel"):
+        need(module, f"MONAI's bundle run needs {module}")
+    done = subprocess.run([sys.executable, "-c", RUN_BUNDLE], cwd=bundle, capture_output=True, encoding="utf-8")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def monai_output(folder: Path) -> np.ndarray:
     """The single file MONAI's SaveImaged wrote (channel last for several channels), as written."""
     nibabel = need("nibabel")
@@ -192,4 +207,57 @@ def onnx_network(definition: dict[str, Any], path: Path, seed: int) -> Path:
     example = torch.zeros((1, definition["in_channels"], 32, 32, 32))
     torch.onnx.export(network, (example,), str(path), input_names=["image"], output_names=["pred"], dynamo=False,
                       dynamic_axes={"image": {0: "batch"}, "pred": {0: "batch"}})  # fmt: skip
+    return path
+
+
+TWO_CHANNEL_UNET: dict[str, Any] = {**TINY_UNET, "in_channels": 2}
+BOTH = ["t1", "t2"]
+
+
+def two_channel_inference(images: dict[str, Path], output_dir: Path) -> dict[str, Any]:
+    """A multi-modal bundle's inference.json: LoadImaged of two keys, the same transforms on both (z-scored over
+    the head, reoriented, resampled), ConcatItemsd in the order t2, t1 (not the loading order), min-max per
+    channel, the tiny UNet. The z-score comes before the resampling: after it, which voxels are nonzero depends
+    on the last bits of the interpolation (torch's or ITK's), and a voxel of 1e-13 joins the mask as -7.6."""
+    config = parity_inference(images["t1"], output_dir, LABELS)
+    config["network_def"] = TWO_CHANNEL_UNET
+    config["preprocessing"]["transforms"] = [
+        {"_target_": "LoadImaged", "keys": BOTH},
+        {"_target_": "EnsureChannelFirstd", "keys": BOTH},
+        {"_target_": "NormalizeIntensityd", "keys": BOTH, "nonzero": True},
+        {"_target_": "Orientationd", "keys": BOTH, "axcodes": "RAS"},
+        {"_target_": "Spacingd", "keys": BOTH, "pixdim": [3.0, 2.5, 3.0], "mode": "bilinear"},
+        {"_target_": "ConcatItemsd", "keys": ["t2", "t1"], "name": "image"},
+        {"_target_": "ScaleIntensityd", "keys": "image", "channel_wise": True},
+        {"_target_": "EnsureTyped", "keys": "image"},
+    ]
+    config["postprocessing"]["transforms"][1]["orig_keys"] = "t1"  # Invertd: t1's transforms, all before the concat
+    config["dataset"]["data"] = [{key: str(path) for key, path in images.items()}]
+    return config
+
+
+def two_channel_bundle(folder: Path, images: dict[str, Path]) -> Path:
+    """The multi-modal bundle as MONAI's tooling expects it (state dict for MONAI's run, TorchScript for ours)."""
+    torch = need("torch")
+    bundle = folder / "bundle"
+    metadata = json.loads(json.dumps(METADATA))
+    metadata["network_data_format"]["inputs"]["image"]["num_channels"] = 2
+    write_json(bundle / "configs" / "metadata.json", metadata)
+    write_json(bundle / "configs" / "inference.json", two_channel_inference(images, folder / "monai"))
+    script_network(TWO_CHANNEL_UNET, bundle / "models" / "model.ts", seed=4)  # three labels, each in bulk
+    network = torch.jit.load(str(bundle / "models" / "model.ts"))
+    torch.save({k: v for k, v in network.state_dict().items()}, bundle / "models" / "model.pt")
+    return bundle
+
+
+def inverted_contrast(source: Path, path: Path) -> Path:
+    """A second "modality" on the same grid: the real T1 with its contrast inverted inside the head (a smooth,
+    nonlinear remapping, so that the two channels differ everywhere the head is)."""
+    sitk = need("SimpleITK")
+    image = sitk.ReadImage(str(source), sitk.sitkFloat32)
+    values = sitk.GetArrayFromImage(image)
+    remapped = np.where(values > 0, np.sqrt(values.max() - values + 1.0), 0.0).astype(np.float32)
+    copy = sitk.GetImageFromArray(remapped)
+    copy.CopyInformation(image)
+    sitk.WriteImage(copy, str(path))
     return path

@@ -10,30 +10,17 @@ bits of a probability may differ and flip a voxel where two classes tie."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from monai_bundles import LABELS, PROBABILITIES, colin27_block, monai_output, parity_bundle
+from monai_bundles import LABELS, PROBABILITIES, colin27_block, monai_output, parity_bundle, run_monai_bundle
 from package_helpers import deepinfer
 
 from realparts import need
 
 MAX_PROBABILITY_DIFF = 1e-5
 MAX_LABEL_MISMATCHES = 10  # voxels of 252,000
-RUN_BUNDLE = (
-    "from monai.bundle import run; run(config_file='configs/inference.json', meta_file='configs/metadata.json')"
-)
-
-
-def run_monai_bundle(bundle: Path) -> None:
-    """MONAI's own run of the bundle (``python -m monai.bundle run`` without the optional ``fire`` CLI)."""
-    for module in ("torch", "monai.bundle", "ignite", "skimage", "nibabel"):
-        need(module, f"MONAI's bundle run needs {module}")
-    done = subprocess.run([sys.executable, "-c", RUN_BUNDLE], cwd=bundle, capture_output=True, encoding="utf-8")
-    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,8 @@ class PipelineDraft:
     steps: list[dict[str, Any]] = field(default_factory=list)
     resamplings: list[dict[str, Any]] = field(default_factory=list)  # params of resample steps (Invertd sets inverse)
     grid_changed: bool = False
+    grid_changed_apart: bool = False  # by a transform of the several loaded keys, before ConcatItemsd
+    grid_changed_stacked: bool = False  # by a transform of the image key (after ConcatItemsd, or one input)
     inverted: bool = False
     activation: str | None = None
     discrete: str | None = None  # "argmax" or "threshold" once the prediction is labels
@@ -64,6 +66,13 @@ class PipelineDraft:
     @property
     def channels(self) -> int:
         return max(len(self.input_keys), 1)
+
+    def change_grid(self) -> None:
+        self.grid_changed = True
+        if self.separate:
+            self.grid_changed_apart = True
+        else:
+            self.grid_changed_stacked = True
 
     def keys_for(self, key: str) -> str | list[str]:
         return list(self.input_keys) if key == self.image_key and self.separate else key
@@ -186,7 +195,7 @@ def axis_codes(value: Any) -> bool:
 
 
 def orientation(t: Transform, draft: PipelineDraft) -> None:
-    draft.grid_changed = True  # in MONAI, whether or not the card can follow
+    draft.change_grid()  # in MONAI, whether or not the card can follow
     canonical = t.boolean("as_closest_canonical", False)
     if canonical:  # the closest canonical orientation of nibabel is RAS
         t.fixed("axcodes", None, "RAS")
@@ -201,7 +210,7 @@ def orientation(t: Transform, draft: PipelineDraft) -> None:
 
 
 def spacing(t: Transform, draft: PipelineDraft) -> None:
-    draft.grid_changed = True
+    draft.change_grid()
     pixdim = t.triple("pixdim", None, 1e-3, MAX_SPACING_MM)
     interpolation = t.choice("mode", "bilinear", INTERPOLATION)
     outside = t.choice("padding_mode", "border", OUTSIDE)
@@ -266,7 +275,7 @@ def normalize(t: Transform, draft: PipelineDraft) -> None:
 
 
 def crop_foreground(t: Transform, draft: PipelineDraft) -> None:
-    draft.grid_changed = True
+    draft.change_grid()
     source = t.value("source_key", None)
     if draft.separate:
         why = "MONAI crops every key by the foreground of one; put CropForegroundd after ConcatItemsd"
@@ -314,14 +323,14 @@ def pad_params(t: Transform) -> bool:
 
 
 def spatial_pad(t: Transform, draft: PipelineDraft) -> None:
-    draft.grid_changed = True
+    draft.change_grid()
     size = t.triple("spatial_size", None, 1, MAX_ROI, integer=True)
     if pad_params(t) and size is not None:
         draft.add("pad", minimum=size, multiple=1, mode="constant", value=0.0)
 
 
 def divisible_pad(t: Transform, draft: PipelineDraft) -> None:
-    draft.grid_changed = True
+    draft.change_grid()
     multiple = t.triple("k", None, 1, MAX_ROI, integer=True)
     if pad_params(t) and multiple is not None:
         draft.add("pad", minimum=1, multiple=multiple, mode="constant", value=0.0)
@@ -417,6 +426,20 @@ def invert(t: Transform, draft: PipelineDraft) -> None:
     allowed = [draft.image_key, *draft.input_keys]  # several inputs: they went through the same transforms
     if originals is not REFUSED and not any(originals in (key, [key]) for key in allowed):
         t.problem("orig_keys", f"the inverse must follow the image {draft.image_key!r}, got {originals!r}")
+    if originals is not REFUSED and len(draft.input_keys) > 1:
+        stacked = originals in (draft.image_key, [draft.image_key])
+        if stacked and draft.grid_changed_apart:
+            t.problem(
+                "orig_keys",
+                f"MONAI's inverse of {draft.image_key!r} undoes only the transforms after ConcatItemsd: the grid "
+                "changes of the loaded keys before it would stay (name one of them in orig_keys instead)",
+            )
+        elif not stacked and draft.grid_changed_stacked:
+            t.problem(
+                "orig_keys",
+                f"MONAI's inverse of {originals!r} undoes only that key's transforms, before ConcatItemsd: the grid "
+                f"changes of {draft.image_key!r} after it would stay (name {draft.image_key!r} in orig_keys instead)",
+            )
     nearest = t.boolean("nearest_interp", True)
     t.fixed("post_func", None)
     t.ignore("meta_keys", "orig_meta_keys", "meta_key_postfix", "to_tensor", "device", "allow_missing_keys")
