@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from package_helpers import deepinfer
 
+from deepinfer import UsageError
 from realparts import need
 
 HERE = Path(__file__).parent
@@ -47,31 +48,27 @@ def dice(ours: np.ndarray, theirs: np.ndarray, label: int) -> float:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_imported_card_matches_nnunets_predictor(
-    variant: str, variants: Path, tmp_path: Path, shared_home: Path
+    variant: str, variants: Path, tmp_path: Path, deepinfer_home: Path
 ) -> None:
     sitk = need("SimpleITK")
+    from deepinfer.package import import_nnunet_results
+    from deepinfer.run import run_model
+
     folder = variants / variant
-    card_dir = tmp_path / "card"
-    done = deepinfer("card", "import-nnunet", str(folder / "results"), "-o", str(card_dir), home=shared_home)
-    assert done.returncode == 0, done.stderr
-    card = json.loads((card_dir / "card.json").read_text(encoding="utf-8"))
+    card, card_file = import_nnunet_results(folder / "results", tmp_path / "card")
     images = sorted(folder.glob("image_*.nii.gz"))
-    assert len(card["inputs"]) == len(images)
-    probabilities = [o["name"] for o in card["outputs"] if o["type"] == "probability_map"]
-    arguments = [item for member, image in zip(card["inputs"], images, strict=True)
-                 for item in ("-i", f"{member['name']}={image}")]  # fmt: skip
-    arguments += ["-o", f"segmentation={tmp_path / 'seg.nii.gz'}"]
-    arguments += [item for name in probabilities for item in ("-o", f"{name}={tmp_path / name}.nii.gz")]
-    ran = deepinfer("run", str(card_dir / "card.json"), *arguments, "--no-tta", "--progress", "none",
-                    "--runtime", "onnxruntime", home=shared_home)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
+    assert len(card.inputs) == len(images)
+    probabilities = [o.name for o in card.outputs if o.type == "probability_map"]
+    outputs = {name: tmp_path / f"{name}.nii.gz" for name in ["segmentation", *probabilities]}
+    inputs = {member.name: image for member, image in zip(card.inputs, images, strict=True)}
+    run_model(card, inputs, outputs, {"tta": False}, card_dir=card_file.parent, runtime="onnxruntime")
     theirs = np.load(folder / "theirs.npz")
-    ours = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "seg.nii.gz")))  # SimpleITK's (z, y, x), as nnU-Net
+    ours = sitk.GetArrayFromImage(sitk.ReadImage(str(outputs["segmentation"])))  # SimpleITK's (z, y, x), as nnU-Net
     assert ours.shape == theirs["segmentation"].shape
     # label-based cards write the foreground labels' probabilities (nnU-Net's channel 0 is the background)
     channels = theirs["probabilities"][len(theirs["probabilities"]) - len(probabilities) :]
     for name, expected in zip(probabilities, channels, strict=True):
-        got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{name}.nii.gz")))
+        got = sitk.GetArrayFromImage(sitk.ReadImage(str(outputs[name])))
         differences = np.abs(got - expected)
         above = (differences > PROBABILITY_DIFF).mean()
         print(f"\n{variant} {name}: max |Δ| {differences.max():.2g}, above {PROBABILITY_DIFF:g}: {above:.2%}")
@@ -87,10 +84,12 @@ def test_the_imported_card_matches_nnunets_predictor(
 
 
 def test_the_importer_records_an_example_that_card_test_passes(
-    variants: Path, tmp_path: Path, shared_home: Path
+    variants: Path, tmp_path: Path, shared_home: Path, deepinfer_home: Path
 ) -> None:
     """``--example`` once per channel: the card's own outputs for them become its example, and ``deepinfer card
     test`` passes on the written card (labels by Dice, probabilities by the largest difference)."""
+    from deepinfer.package import import_nnunet_results
+
     folder = variants / "channels"
     images = [str(image) for image in sorted(folder.glob("image_*.nii.gz"))]
     card_dir = tmp_path / "card"
@@ -108,7 +107,6 @@ def test_the_importer_records_an_example_that_card_test_passes(
     ]  # fmt: skip
     tested = deepinfer("card", "test", str(card_dir / "card.json"), home=shared_home)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    one = deepinfer("card", "import-nnunet", str(folder / "results"), "-o", str(tmp_path / "other"),
-                    "--example", images[0], home=shared_home)  # fmt: skip
-    assert one.returncode == 2 and "one image per input channel (T1, brain T1)" in one.stderr, one.stderr
+    with pytest.raises(UsageError, match=r"one image per input channel \(T1, brain T1\)"):
+        import_nnunet_results(folder / "results", tmp_path / "other", examples=[Path(images[0])])
     assert not (tmp_path / "other").exists()
