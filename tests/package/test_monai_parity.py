@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from monai_bundles import LABELS, PROBABILITIES, colin27_block, monai_output, parity_bundle, run_monai_bundle
 from package_helpers import deepinfer
 
+from monai_bundles import LABELS, PROBABILITIES, colin27_block, monai_output, parity_bundle, run_monai_bundle
 from realparts import need
 
 MAX_PROBABILITY_DIFF = 1e-5
@@ -78,20 +78,3 @@ def test_probabilities_match_monai(image: Path, tmp_path: Path, shared_home: Pat
     )
     print(f"\nMONAI parity, probabilities: max |Δ| = {worst:.2e}")
     assert worst <= MAX_PROBABILITY_DIFF
-
-
-def test_the_imported_card_is_published_and_runs_as_a_batch(image: Path, tmp_path: Path, shared_home: Path) -> None:
-    bundle = parity_bundle(tmp_path, image, LABELS)
-    cards = tmp_path / "registry"
-    imported = deepinfer("card", "import-monai", str(bundle), "-o", str(cards / "tiny"), home=shared_home)
-    assert imported.returncode == 0, imported.stderr
-    built = deepinfer("registry", "build", str(cards), home=shared_home)
-    assert built.returncode == 0, built.stdout + built.stderr
-    assert "tiny-brain-parts" in (cards / "index.json").read_text(encoding="utf-8")
-    cohort = tmp_path / "cohort"
-    cohort.mkdir()
-    (cohort / "case1.nii.gz").symlink_to(image)
-    batch = deepinfer("batch", str(cards / "tiny" / "card.json"), "--inputs", str(cohort), "--output-dir",
-                      str(tmp_path / "out"), "--workers", "1", home=shared_home)  # fmt: skip
-    assert batch.returncode == 0, batch.stdout + batch.stderr
-    assert "succeeded" in (tmp_path / "out" / "manifest.csv").read_text(encoding="utf-8")

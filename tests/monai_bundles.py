@@ -1,6 +1,7 @@
 """Builders of MONAI bundle folders for the importer's tests: the two real bundle configs of the shared formats
-folder (spleen CT, prostate MRI anatomy) with a real MONAI network of the architecture they name, and a small
-bundle made with MONAI's own tooling that ``monai.bundle run`` runs for the parity test."""
+folder (spleen CT, prostate MRI anatomy) with a real MONAI network of the architecture they name, a small
+bundle made with MONAI's own tooling that ``monai.bundle run`` runs for the parity tests, and that bundle's
+imported card published in a directory registry (for the front ends' tests: batch, server, Slicer)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from realparts import need, require
 
-FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "formats"
+FORMATS = Path(__file__).resolve().parents[1].parent / "shared" / "formats"
 REAL_BUNDLES = ("spleen_ct_segmentation", "prostate_mri_anatomy")
 
 
@@ -54,13 +55,15 @@ def real_bundle(name: str, folder: Path, small: bool = False) -> Path:
     return bundle
 
 
-def colin27_block(path: Path) -> Path:
-    """A real T1 volume kept small: Colin27 (1 mm) cropped around the brain and taken every second voxel."""
+def colin27_block(path: Path, brain_only: bool = False) -> Path:
+    """A real T1 volume kept small: Colin27 (1 mm) cropped around the brain and taken every second voxel
+    (``brain_only``: the same block of its skull-stripped version, ch2bet)."""
     sitk = need("SimpleITK")
-    from realparts import COLIN27
+    from realparts import COLIN27, COLIN27_BRAIN
 
-    require(COLIN27.is_file(), f"Debian's mricron-data ({COLIN27})")
-    image = sitk.ReadImage(str(COLIN27))[30:150:2, 40:180:2, 30:150:2]
+    source = COLIN27_BRAIN if brain_only else COLIN27
+    require(source.is_file(), f"Debian's mricron-data ({source})")
+    image = sitk.ReadImage(str(source))[30:150:2, 40:180:2, 30:150:2]
     sitk.WriteImage(sitk.Cast(image, sitk.sitkFloat32), str(path))
     return path
 
@@ -261,3 +264,19 @@ def inverted_contrast(source: Path, path: Path) -> Path:
     copy.CopyInformation(image)
     sitk.WriteImage(copy, str(path))
     return path
+
+
+IMPORTED_ID = "tiny-brain-parts"  # the id the import gives the parity bundle (from its metadata name)
+
+
+def published_monai_registry(work: Path, image: Path) -> Path:
+    """The parity bundle (labels) imported with ``card import-monai`` and published with ``registry build``: a
+    directory registry (``index.json`` + the card folder) under ``work / "cards"``, ready for ``registry add``."""
+    from deepinfer.cli import run_cli
+
+    bundle = parity_bundle(work, image, LABELS)
+    cards = work / "cards"
+    assert run_cli(["card", "import-monai", str(bundle), "-o", str(cards / "tiny")]) == 0
+    assert run_cli(["registry", "build", str(cards)]) == 0
+    assert IMPORTED_ID in (cards / "index.json").read_text(encoding="utf-8")
+    return cards
