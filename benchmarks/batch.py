@@ -4,11 +4,14 @@ one machine, in one run: cases per hour and peak memory, and whether the masks a
 worker, stopped by its PIDs afterwards): ``deepinfer batch --ray ADDRESS --workers 2``, against the local batch.
 
     .venv/bin/python benchmarks/batch.py [--workers 2] [--copies 8] [--runtime torchscript] [--ray] [--no-loop]
-                                         [--deepbet]
+                                         [--deepbet] [--also RUNTIME:PRECISION ...] [--repeat N]
 
 With ``--deepbet``, also a shell loop of deepbet 1.0.2's own extraction (``BrainExtraction(...).run``, what its
 CLI runs per file; one fresh process per case, given the same weight files, on the CPU), with each batch mask's
-Dice against deepbet's.
+Dice against deepbet's. ``--also openvino:fast`` adds a batch with another ``--runtime`` and ``--precision``
+(repeatable); with ``--repeat N`` the deepbet loop and the batches run N times, interleaved (the order rotates
+from one repeat to the next), and the table gives each one's median wall time, its median CPU seconds (the
+whole process tree's, workers included) and the load averages around it.
 
 The cohort (``--copies`` volumes, at least 8): Colin27 with skull (Debian mricron-data) and the MNI152 2009a
 template (from the nilearn wheel, fetched by the card's example artifact), each as is, reoriented to LAS and
@@ -101,6 +104,12 @@ def batch(card: str, cohort: Path, out: Path, workers: int, runtime: str, *more:
     return seconds
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every waited-for descendant so far (a batch's workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def same_masks(cohort: list[Path], out: Path, reference: Path, loop: bool) -> int:
     """How many cases' masks in ``out`` equal the reference's voxel for voxel (a loop's ``NAME`` files, or
     another batch's ``CASE/BrainMask.nii.gz``)."""
@@ -161,6 +170,11 @@ def main() -> None:
     parser.add_argument(
         "--runtime", default="torchscript", help="the same --runtime for all (auto measures per thread count)"
     )
+    parser.add_argument("--precision", default="exact", help="the --precision of the first batch (and the loop)")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="RUNTIME:PRECISION", help="another batch configuration"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the batches and the deepbet loop")
     parser.add_argument("--ray", action="store_true", help="also the batch on a single-node Ray cluster")
     parser.add_argument("--no-loop", dest="loop", action="store_false", help="skip the loop of deepinfer run")
     parser.add_argument("--deepbet", action="store_true", help="also a shell loop of deepbet's own extraction")
@@ -174,8 +188,8 @@ def main() -> None:
         n = len(cohort)
         subprocess.run([DEEPINFER, "pull", CARD, "--progress", "none"], check=True)
         print(f"cohort: {n} volumes; --runtime {args.runtime}; CPU cores: {os.cpu_count()}")
-        print("| command | wall s | cases/hour | peak RSS MB (one process) |")
-        print("|---|---|---|---|")
+        print("| command | wall s | CPU s | cases/hour | peak RSS MB (one process) |")
+        print("|---|---|---|---|---|")
         # the loop first, then the batch (both after the pull; the runtime choice is cached by the first run)
         loop_out = root / "loop"
         loop_out.mkdir()
@@ -183,25 +197,50 @@ def main() -> None:
             start = time.perf_counter()
             loop_peaks = []
             for path in cohort:
-                _, peak = timed([DEEPINFER, "run", CARD, "-i", str(path), "-o", str(loop_out / path.name),
-                                 "--progress", "none", "--runtime", args.runtime])  # fmt: skip
+                _, peak = timed([DEEPINFER, "run", CARD, "-i", str(path), "-o", str(loop_out / path.name), "--progress",
+                                 "none", "--runtime", args.runtime, "--precision", args.precision])  # fmt: skip
                 loop_peaks.append(peak)
             loop_s = time.perf_counter() - start
-            print(f"| loop of `deepinfer run` | {loop_s:.1f} | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
-        batch_s = batch(CARD, root / "cohort", root / "batch", args.workers, args.runtime)
-        print(
-            f"| `deepinfer batch --workers {args.workers}` | {batch_s:.1f} | {3600 * n / batch_s:.0f} | "
-            f"{worker_peak(root / 'batch'):.0f} (a worker; {args.workers} at once) |"
-        )
-        if args.deepbet:
-            deepbet_s, deepbet_peak = deepbet_loop(cohort, root / "deepbet")
-            rate = 3600 * n / deepbet_s
-            print(f"| loop of deepbet's own extraction | {deepbet_s:.1f} | {rate:.0f} | {deepbet_peak:.0f} |")
+            print(f"| loop of `deepinfer run` | {loop_s:.1f} | | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
+        configs = [(args.runtime, args.precision), *(tuple(item.split(":", 1)) for item in args.also)]
+        runs = [f"{runtime}:{precision}" for runtime, precision in configs] + (["deepbet"] if args.deepbet else [])
+        walls: dict[str, list[float]] = {run: [] for run in runs}
+        cpus: dict[str, list[float]] = {run: [] for run in runs}
+        loads = [os.getloadavg()]
+        for repeat in range(args.repeat):
+            for run in runs[repeat % len(runs) :] + runs[: repeat % len(runs)]:  # interleaved, rotating
+                cpu = children_cpu()
+                if run == "deepbet":
+                    shutil.rmtree(root / "deepbet", ignore_errors=True)
+                    seconds, deepbet_peak = deepbet_loop(cohort, root / "deepbet")
+                else:
+                    runtime, precision = run.split(":")
+                    out = root / f"batch-{runtime}-{precision}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    seconds = batch(CARD, root / "cohort", out, args.workers, runtime, "--precision", precision)
+                walls[run].append(seconds)
+                cpus[run].append(children_cpu() - cpu)
+                loads.append(os.getloadavg())
+        for run in runs:
+            wall, cpu = float(np.median(walls[run])), float(np.median(cpus[run]))
+            if run == "deepbet":
+                name, peak_text = "loop of deepbet's own extraction", f"{deepbet_peak:.0f}"
+            else:
+                runtime, precision = run.split(":")
+                out = root / f"batch-{runtime}-{precision}"
+                name = f"`deepinfer batch --workers {args.workers} --runtime {runtime} --precision {precision}`"
+                peak_text = f"{worker_peak(out):.0f} (a worker; {args.workers} at once)"
+            print(f"| {name} | {wall:.1f} | {cpu:.1f} | {3600 * n / wall:.0f} | {peak_text} |")
+        print("wall s of each repeat:", {run: [round(x, 1) for x in walls[run]] for run in runs})
+        print("CPU s of each repeat:", {run: [round(x, 1) for x in cpus[run]] for run in runs})
+        print("load averages (1, 5, 15 min) before and after each run:", [tuple(round(x, 1) for x in v) for v in loads])
+        batch_s = float(np.median(walls[runs[0]]))
+        shutil.copytree(root / f"batch-{args.runtime}-{args.precision}", root / "batch")
         if args.ray:
             ray_s, ray_out = on_ray(root, CARD, root / "cohort", args.workers, args.runtime)
             print(
                 f"| `deepinfer batch --ray ADDRESS --workers {args.workers}` (one node, {args.workers} CPUs) | "
-                f"{ray_s:.1f} | {3600 * n / ray_s:.0f} | {worker_peak(ray_out):.0f} (an actor) |"
+                f"{ray_s:.1f} | | {3600 * n / ray_s:.0f} | {worker_peak(ray_out):.0f} (an actor) |"
             )
         statuses = sorted({row["status"] for row in read_manifest(root / "batch" / "manifest.csv")})
         print(f"batch statuses: {', '.join(statuses)}")
@@ -211,12 +250,18 @@ def main() -> None:
                 f"throughput ratio batch / loop: {loop_s / batch_s:.2f}×; masks identical voxel for voxel: {same}/{n}"
             )
         if args.deepbet:
-            masks = [(root / "batch" / p.name[:-7] / "BrainMask.nii.gz", root / "deepbet" / p.name) for p in cohort]
-            dice = [mask_dice(ours, theirs) or 0.0 for ours, theirs in masks]  # (0: deepbet wrote no mask)
-            print(
-                f"throughput ratio batch / deepbet loop: {deepbet_s / batch_s:.2f}×; Dice of the batch masks against "
-                f"deepbet's: min {min(dice):.4f}, median {float(np.median(dice)):.4f}"
-            )
+            deepbet_s = float(np.median(walls["deepbet"]))
+            for run in runs[:-1]:
+                runtime, precision = run.split(":")
+                out = root / f"batch-{runtime}-{precision}"
+                masks = [(out / p.name[:-7] / "BrainMask.nii.gz", root / "deepbet" / p.name) for p in cohort]
+                dice = [mask_dice(ours, theirs) or 0.0 for ours, theirs in masks]  # (0: deepbet wrote no mask)
+                print(
+                    f"--runtime {runtime} --precision {precision}: throughput ratio batch / deepbet loop (medians): "
+                    f"{deepbet_s / float(np.median(walls[run])):.2f}×, CPU s ratio "
+                    f"{float(np.median(cpus['deepbet'])) / float(np.median(cpus[run])):.2f}×; Dice of the batch masks "
+                    f"against deepbet's: min {min(dice):.5f}, median {float(np.median(dice)):.5f}"
+                )
         if args.ray:
             same = same_masks(cohort, ray_out, root / "batch", loop=False)
             ray_statuses = sorted({row["status"] for row in read_manifest(ray_out / "manifest.csv")})
