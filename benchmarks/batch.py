@@ -9,9 +9,10 @@ worker, stopped by its PIDs afterwards): ``deepinfer batch --ray ADDRESS --worke
 With ``--deepbet``, also a shell loop of deepbet 1.0.2's own extraction (``BrainExtraction(...).run``, what its
 CLI runs per file; one fresh process per case, given the same weight files, on the CPU), with each batch mask's
 Dice against deepbet's. ``--also openvino:fast`` adds a batch with another ``--runtime`` and ``--precision``
-(repeatable); with ``--repeat N`` the deepbet loop and the batches run N times, interleaved (the order rotates
-from one repeat to the next), and the table gives each one's median wall time, its median CPU seconds (the
-whole process tree's, workers included) and the load averages around it.
+(repeatable; with ``--deepbet`` and no ``--also``, ``openvino:exact`` and ``openvino:fast`` are added); with
+``--repeat N`` the deepbet loop and the batches run N times, interleaved (the order rotates from one repeat to
+the next), and the table gives each one's median wall time, its median CPU seconds (the whole process tree's,
+workers included) and the load averages around it.
 
 The cohort (``--copies`` volumes, at least 8): Colin27 with skull (Debian mricron-data) and the MNI152 2009a
 template (from the nilearn wheel, fetched by the card's example artifact), each as is, reoriented to LAS and
@@ -42,6 +43,8 @@ from realparts import COLIN27
 
 CARD = "brain-extraction-deepbet"
 DEEPINFER = str(Path(sys.executable).with_name("deepinfer"))
+# With --deepbet and no --also: the first batch's configuration (the old row) and these, the fastest measured
+DEEPBET_ALSO = ("openvino:exact", "openvino:fast")
 
 
 def resampled(image: sitk.Image, code: str, spacing: float) -> sitk.Image:
@@ -202,7 +205,8 @@ def main() -> None:
                 loop_peaks.append(peak)
             loop_s = time.perf_counter() - start
             print(f"| loop of `deepinfer run` | {loop_s:.1f} | | {3600 * n / loop_s:.0f} | {max(loop_peaks):.0f} |")
-        configs = [(args.runtime, args.precision), *(tuple(item.split(":", 1)) for item in args.also)]
+        also = args.also or (list(DEEPBET_ALSO) if args.deepbet else [])
+        configs = [(args.runtime, args.precision), *(tuple(item.split(":", 1)) for item in also)]
         runs = [f"{runtime}:{precision}" for runtime, precision in configs] + (["deepbet"] if args.deepbet else [])
         walls: dict[str, list[float]] = {run: [] for run in runs}
         cpus: dict[str, list[float]] = {run: [] for run in runs}
