@@ -168,6 +168,16 @@ YAML_BOMB = "a: &a ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x']\n" + "".join(
 PYTHON_APPLY = f"evil: !!python/object/apply:os.system ['touch {CANARY}']\n"
 
 
+def _load_keys(keys: list[str]) -> Callable[[dict[str, Any]], None]:
+    return lambda config: config["preprocessing"]["transforms"][0].__setitem__("keys", keys)
+
+
+def _concat_path(config: dict[str, Any]) -> None:
+    transforms = config["preprocessing"]["transforms"]
+    transforms[0]["keys"] = transforms[1]["keys"] = transforms[2]["keys"] = ["image", "t2"]
+    transforms.append({"_target_": "ConcatItemsd", "keys": ["image", "t2", "/etc/passwd"], "name": "image"})
+
+
 def _reference_cycle(config: dict[str, Any]) -> None:
     config["a"], config["b"] = "@b", "@a"
     config["inferer"]["overlap"] = "@a"
@@ -217,6 +227,12 @@ MONAI_CASES: list[Hostile] = [
             "larger than 4 MiB"),
     hostile("monai-yaml-two-documents", refused(_yaml_config("PLAIN\n---\nPLAIN")), CardError,
             "must hold one YAML document, it holds 2"),
+    hostile("monai-load-keys-path", refused(lambda r: write_bundle(r, _load_keys(["image", "../../outside/x"]))),
+            CardError, r"transforms\[0\]\.keys: LoadImaged: keys must be 1 to 16 distinct plain keys"),
+    hostile("monai-load-keys-many", refused(lambda r: write_bundle(r, _load_keys([f"k{i}" for i in range(10**5)]))),
+            CardError, r"transforms\[0\]\.keys: LoadImaged: keys must be 1 to 16 distinct plain keys"),
+    hostile("monai-concat-path-key", refused(lambda r: write_bundle(r, _concat_path)), CardError,
+            r"transforms\[3\]\.keys: ConcatItemsd: keys must be 1 to 16 distinct plain keys"),
     hostile("monai-yaml-null-key", refused(_yaml_config("? null\n: 1\nPLAIN")), CardError,
             "the key None is not text"),
 ]  # fmt: skip

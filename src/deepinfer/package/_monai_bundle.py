@@ -237,7 +237,13 @@ def network_note(config: BundleConfig, metadata: BundleMetadata, draft: Pipeline
     if metadata.input_channels != draft.channels:
         where = f"{metadata.file}:$.network_data_format.inputs.{draft.image_key}.num_channels"
         loaded = f"LoadImaged loads {draft.channels} key(s) ({', '.join(draft.input_keys)})"
-        config.problems.append(Problem(where, f"{metadata.input_channels} channels, but {loaded}"))
+        why = f"{metadata.input_channels} channels, but {loaded}"
+        if draft.channels == 1:
+            why += (
+                "; several channels in one key (a list of files per case) are not supported: load one key per "
+                "channel and stack them with ConcatItemsd"
+            )
+        config.problems.append(Problem(where, why))
     definition = config.data.get("network_def")
     if not isinstance(definition, Mapping):
         return "The network's architecture is not stated as a plain network_def."
