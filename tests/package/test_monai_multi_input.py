@@ -6,12 +6,18 @@ a tiny two-channel UNet). What MONAI would do differently from the card is refus
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from package_helpers import deepinfer
+
+from deepinfer import CardError
+from deepinfer.cli import run_cli
+from deepinfer.package import import_monai_bundle
 from monai_bundles import (
     BOTH,
     colin27_block,
@@ -21,10 +27,6 @@ from monai_bundles import (
     two_channel_bundle,
     write_json,
 )
-from package_helpers import deepinfer
-
-from deepinfer import CardError
-from deepinfer.package import import_monai_bundle
 from realparts import need
 
 MAX_LABEL_MISMATCHES = 10  # voxels of 252,000: float32 rounding where two classes tie (see test_monai_parity)
@@ -41,22 +43,31 @@ def labels(path: Path) -> np.ndarray:
     return np.asarray(need("nibabel").load(str(path)).dataobj)
 
 
-def test_a_two_channel_bundle_matches_monais_run(images: dict[str, Path], tmp_path: Path, shared_home: Path) -> None:
-    bundle = two_channel_bundle(tmp_path, images)
+@pytest.fixture(scope="module")
+def bundle(images: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-channel bundle, made once (the import never loads its network); each test copies it."""
+    return two_channel_bundle(tmp_path_factory.mktemp("two-channel"), images)
+
+
+def test_a_two_channel_bundle_matches_monais_run(
+    bundle: Path, images: dict[str, Path], tmp_path: Path, deepinfer_home: Path
+) -> None:
+    bundle = Path(shutil.copytree(bundle, tmp_path / "bundle"))
+    config = json.loads((bundle / "configs" / "inference.json").read_text(encoding="utf-8"))
+    config["output_dir"] = str(tmp_path / "monai")
+    write_json(bundle / "configs" / "inference.json", config)
     run_monai_bundle(bundle)
     card_dir = tmp_path / "card"
-    imported = deepinfer("card", "import-monai", str(bundle), "-o", str(card_dir), home=shared_home)
-    assert imported.returncode == 0, imported.stderr
+    assert run_cli(["card", "import-monai", str(bundle), "-o", str(card_dir)]) == 0
     card = json.loads((card_dir / "card.json").read_text(encoding="utf-8"))
     assert [member["name"] for member in card["inputs"]] == ["t2", "t1"]  # ConcatItemsd's order, not LoadImaged's
     assert card["pipeline"][0] == {"step": "stack_inputs", "params": {"inputs": ["t1"]}}
     steps = [step["step"] for step in card["pipeline"][1:5]]
     assert steps == ["normalize_zscore", "reorient", "resample", "normalize_minmax"]
-    assert deepinfer("card", "validate", str(card_dir / "card.json"), home=shared_home).returncode == 0
+    assert run_cli(["card", "validate", str(card_dir / "card.json")]) == 0
     ours = tmp_path / "seg.nii.gz"
-    ran = deepinfer("run", str(card_dir / "card.json"), "-i", f"t1={images['t1']}", "-i", f"t2={images['t2']}",
-                    "-o", str(ours), "--progress", "none", home=shared_home)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
+    assert run_cli(["run", str(card_dir / "card.json"), "-i", f"t1={images['t1']}", "-i", f"t2={images['t2']}",
+                    "-o", str(ours), "--progress", "none"]) == 0  # fmt: skip
     theirs = monai_output(tmp_path)
     assert labels(ours).shape == theirs.shape
     mismatches = int((labels(ours) != theirs).sum())
@@ -64,17 +75,15 @@ def test_a_two_channel_bundle_matches_monais_run(images: dict[str, Path], tmp_pa
     assert mismatches <= MAX_LABEL_MISMATCHES
     assert {int(v) for v in np.unique(theirs)} == {0, 1, 2}, "the network's output is not trivial"
     swapped = tmp_path / "swapped.nii.gz"
-    ran = deepinfer("run", str(card_dir / "card.json"), "-i", f"t1={images['t2']}", "-i", f"t2={images['t1']}",
-                    "-o", str(swapped), "--progress", "none", home=shared_home)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
+    assert run_cli(["run", str(card_dir / "card.json"), "-i", f"t1={images['t2']}", "-i", f"t2={images['t1']}",
+                    "-o", str(swapped), "--progress", "none"]) == 0  # fmt: skip
     assert (labels(swapped) != theirs).mean() > 0.01, "the channel order reaches the network"
 
 
 def test_inputs_on_different_grids_are_refused_by_name(
-    images: dict[str, Path], tmp_path: Path, shared_home: Path
+    bundle: Path, images: dict[str, Path], tmp_path: Path, shared_home: Path
 ) -> None:
     sitk = need("SimpleITK")
-    bundle = two_channel_bundle(tmp_path, images)
     assert (
         deepinfer("card", "import-monai", str(bundle), "-o", str(tmp_path / "card"), home=shared_home).returncode == 0
     )
@@ -149,9 +158,9 @@ REFUSAL_IDS = ["no-concat", "concat-one", "crop-apart", "invert-stacked", "inver
 
 @pytest.mark.parametrize(("edit", "message"), REFUSALS, ids=REFUSAL_IDS)
 def test_what_monai_would_do_otherwise_is_refused(
-    images: dict[str, Path], tmp_path: Path, edit: Callable[[Path], None], message: str
+    bundle: Path, tmp_path: Path, edit: Callable[[Path], None], message: str
 ) -> None:
-    bundle = two_channel_bundle(tmp_path, images)
+    bundle = Path(shutil.copytree(bundle, tmp_path / "bundle"))
     edit(bundle)
     with pytest.raises(CardError, match=message):
         import_monai_bundle(bundle, tmp_path / "card")
