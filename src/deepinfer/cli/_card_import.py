@@ -11,7 +11,7 @@ from rich.console import Console
 
 
 def card_import_monai(
-    bundle: Annotated[Path, typer.Argument(help="A MONAI bundle folder (configs/metadata.json, inference.json).")],
+    bundle: Annotated[Path, typer.Argument(help="A MONAI bundle folder (configs/ in JSON or YAML, models/).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The new card folder (card.json and files).")],
     model: Annotated[
         str | None,
@@ -28,11 +28,12 @@ def card_import_monai(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing card folder.")] = False,
 ) -> None:
-    """Import a MONAI bundle: metadata → identity, labels and stated metrics; inference.json's preprocessing,
-    inferer and postprocessing → pipeline steps; the TorchScript or ONNX network copied beside the card, pinned
-    by sha256. Nothing in the bundle is evaluated or unpickled: '$' expressions where the card needs a value,
-    unsupported transforms or options and pickled checkpoints (models/model.pt) are all listed in one refusal
-    (exit 3)."""
+    """Import a MONAI bundle: metadata → identity, labels and stated metrics; the inference config's
+    preprocessing, inferer and postprocessing → pipeline steps (several LoadImaged keys stacked by ConcatItemsd →
+    several inputs); the TorchScript or ONNX network copied beside the card, pinned by sha256. Configs may be JSON
+    or YAML (safe loader only). Nothing in the bundle is evaluated or unpickled: '$' expressions where the card
+    needs a value, unsupported transforms or options, YAML tags or anchors and pickled checkpoints
+    (models/model.pt) are all listed in one refusal (exit 3)."""
     from deepinfer.package import import_monai_bundle
 
     err = Console(stderr=True)
