@@ -58,6 +58,21 @@ def test_known_labelmap_gives_exact_statistics() -> None:
     assert absent["mean"] is None and absent["bbox_index"] is None and absent["touches_border"] is False
 
 
+def test_bounding_boxes_by_label_passes_equal_scipys_find_objects() -> None:
+    from deepinfer.run._statistics import label_boxes
+
+    rng = np.random.default_rng(7)
+    array = np.zeros((30, 20, 10), np.int16)
+    for value in range(1, 21):  # 20 labels: some overlap, one is overwritten away entirely
+        i, j, k = rng.integers(0, (25, 15, 8))
+        array[i : i + rng.integers(1, 6), j : j + rng.integers(1, 6), k : k + 2] = value
+    array[array == 13] = 0
+    values = list(range(1, 23))
+    by_label = label_boxes(array, values)  # 22 values > 16: scipy's one pass
+    assert by_label == label_boxes(array, values, few=len(values))  # one pass per label
+    assert by_label[13] is None and by_label[22] is None and by_label[20] is not None
+
+
 def test_an_intensity_on_another_grid_gives_no_intensity_statistics() -> None:
     labelmap, intensity = _known()
     moved = Volume(intensity.array, Geometry((0.0, 0.0, 0.0), GEOMETRY.spacing, LPS_FLIP_XY, GEOMETRY.size))

@@ -33,6 +33,9 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+FEW_LABELS = 16  # up to this many labels, bounding boxes by one pass per label (see label_boxes)
+
+
 def statistics_paths(output: Path) -> tuple[Path, Path]:
     """``STEM.statistics.json`` and ``STEM.statistics.csv`` beside ``output``."""
     stem = output_stem(output)
@@ -50,14 +53,38 @@ def label_statistics(labelmap: Volume, intensity: Volume | None, labels: Sequenc
     names = {label.value: label.name for label in labels}
     wanted = [label.value for label in labels if label.value > 0]
     wanted += [value for value in present if value not in names]
+    boxes = label_boxes(array, [value for value in wanted if value in present])
+    return [
+        _row(value, names.get(value, f"label {value}"), array, values, boxes.get(value), labelmap.geometry)
+        for value in wanted
+    ]
+
+
+def label_boxes(
+    array: npt.NDArray[Any], values: Sequence[int], few: int = FEW_LABELS
+) -> dict[int, tuple[slice, ...] | None]:
+    """The bounding box (slices) of each positive value of ``values`` in ``array``, None where it is absent.
+
+    Up to ``few`` values: a pass over the array per value (a brain mask's box takes a few tens of milliseconds),
+    which spares the import of ``scipy.ndimage`` (about 0.3 s, paid by every run and batch worker); more values:
+    ``scipy.ndimage.find_objects``, one pass for all."""
+    positive = [value for value in values if value > 0]
+    if len(positive) <= few:
+        return {value: _box(array == value) for value in positive}
     from scipy import ndimage  # (imported when a labelmap is measured: importing deepinfer.run stays lean)
 
-    boxes = ndimage.find_objects(np.where(array > 0, array, 0)) if present else []
-    rows = []
-    for value in wanted:
-        box = boxes[value - 1] if value - 1 < len(boxes) else None
-        rows.append(_row(value, names.get(value, f"label {value}"), array, values, box, labelmap.geometry))
-    return rows
+    found = ndimage.find_objects(np.where(array > 0, array, 0))
+    return {value: found[value - 1] if value - 1 < len(found) else None for value in positive}
+
+
+def _box(inside: npt.NDArray[np.bool_]) -> tuple[slice, ...] | None:
+    box = []
+    for axis in range(inside.ndim):
+        hits = np.flatnonzero(inside.any(axis=tuple(other for other in range(inside.ndim) if other != axis)))
+        if hits.size == 0:
+            return None
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
 
 
 def _row(
