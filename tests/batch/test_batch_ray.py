@@ -47,6 +47,13 @@ def batch(card: Path, inputs: Path | str, out: Path, *options: str) -> int:
     return done.returncode
 
 
+def write_copies(image: sitk.Image, paths: list[Path]) -> None:
+    """``image`` written once (compressing is the slow part), then copied to the other paths."""
+    sitk.WriteImage(image, str(paths[0]))
+    for path in paths[1:]:
+        shutil.copyfile(paths[0], path)
+
+
 def mask(path: Path) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
@@ -95,9 +102,7 @@ def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
     doomed = ray_cluster.start_node()
     cohort = tmp_path / "cohort"
     cohort.mkdir()
-    crop = sitk.ReadImage(str(colin27))[40:140, 50:170, 40:140]
-    for index in range(6):
-        sitk.WriteImage(crop, str(cohort / f"case{index}.nii.gz"))
+    write_copies(sitk.ReadImage(str(colin27))[40:140, 50:170, 40:140], [cohort / f"case{i}.nii.gz" for i in range(6)])
     card = load_card(card_file)
     cases = find_cases(card, str(cohort)).cases
     with ray_connection():  # this test's process leaves Ray as it found it (later tests check signal handling)
@@ -150,9 +155,9 @@ def test_ctrl_c_stops_the_batch_on_ray_and_its_actors(
     cases (each with its files), nothing half-written, and the batch's actors end."""
     cohort = tmp_path / "cohort"
     cohort.mkdir()
-    crop = sitk.ReadImage(str(colin27))[20:160, 30:190, 20:160]
-    for index in range(12):
-        sitk.WriteImage(crop, str(cohort / f"case{index:02d}.nii.gz"))
+    write_copies(
+        sitk.ReadImage(str(colin27))[20:160, 30:190, 20:160], [cohort / f"case{i:02d}.nii.gz" for i in range(12)]
+    )
     out = tmp_path / "out"
     argv = ["batch", str(card_file), "--inputs", str(cohort), "-o", str(out), "--progress", "json"]
     child = subprocess.Popen(
