@@ -5,6 +5,7 @@ imported card published in a directory registry (for the front ends' tests: batc
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -222,7 +223,7 @@ def two_channel_inference(images: dict[str, Path], output_dir: Path) -> dict[str
     the head, reoriented, resampled), ConcatItemsd in the order t2, t1 (not the loading order), min-max per
     channel, the tiny UNet. The z-score comes before the resampling: after it, which voxels are nonzero depends
     on the last bits of the interpolation (torch's or ITK's), and a voxel of 1e-13 joins the mask as -7.6."""
-    config = parity_inference(images["t1"], output_dir, LABELS)
+    config = parity_inference(images["t1"], output_dir, copy.deepcopy(LABELS))  # edited below: LABELS stays
     config["network_def"] = TWO_CHANNEL_UNET
     config["preprocessing"]["transforms"] = [
         {"_target_": "LoadImaged", "keys": BOTH},
