@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pipeline_helpers import run_steps_on
 
-from deepinfer.imaging import Volume
+from deepinfer.imaging import Geometry, Volume
 from realparts import need
 
 
@@ -79,3 +79,72 @@ def test_resampling_there_and_back_is_nnunets(small_mr: Volume) -> None:
     restored = run_steps_on(small_mr, [*steps, ("restore_geometry", {})])
     assert restored.image.geometry.same_as(small_mr.geometry)
     np.testing.assert_allclose(restored.image.data, back, atol=1e-4)
+
+
+def test_the_sliding_window_adds_nnunets_numbers_in_nnunets_order(small_mr: Volume) -> None:
+    """Float16 sums depend on their order: with nnU-Net's axis order (windows in its nested loops, mirrored
+    predictions in its combinations' order) the step's logits equal ``predict_sliding_window_return_logits``'s
+    bit for bit, with a network whose output depends on the position (so every mirror counts); visiting the
+    windows in deepinfer's own axis order instead rounds some voxels the other way."""
+    need("nnunetv2")
+    from types import SimpleNamespace
+
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    patch = (12, 10, 16)  # nnU-Net's (z, y, x) order
+    field = torch.from_numpy(np.random.default_rng(1).normal(0, 4, patch).astype(np.float32))
+
+    def logits(x: torch.Tensor) -> torch.Tensor:  # elementwise: bit-identical in any memory layout
+        return torch.cat([20 * torch.sin(x / 30) + field, x / 17 - field], dim=1)
+
+    predictor = nnUNetPredictor(device=torch.device("cpu"), allow_tqdm=False)
+
+    class Network:  # what the predictor calls on its network
+        def to(self, device: torch.device) -> Network:
+            return self
+
+        def eval(self) -> None:
+            return None
+
+        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+            return logits(x)
+
+    predictor.network = Network()
+    predictor.configuration_manager = SimpleNamespace(patch_size=list(patch))
+    predictor.label_manager = SimpleNamespace(num_segmentation_heads=2)
+    predictor.allowed_mirroring_axes = (0, 1, 2)
+
+    def network(batch: np.ndarray) -> np.ndarray:  # deepinfer's (N, C, i, j, k) → nnU-Net's (z, y, x) and back
+        result = logits(torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 1, 4, 3, 2)))).numpy()
+        return np.ascontiguousarray(result.transpose(0, 1, 4, 3, 2))
+
+    block = np.ascontiguousarray(np.asarray(small_mr.array, dtype=np.float32)[:30, :25, :22])
+    geometry = small_mr.geometry
+    volume = Volume(block, Geometry(geometry.origin, geometry.spacing, geometry.direction, block.shape))
+    data = block[None]
+    for mirror in (False, True):
+        predictor.use_mirroring = mirror
+        theirs = predictor.predict_sliding_window_return_logits(torch.from_numpy(data.transpose(0, 3, 2, 1).copy()))
+        expected = theirs.float().numpy().transpose(0, 3, 2, 1)
+        found = {}
+        for order in ([2, 1, 0], [0, 1, 2]):
+            params = {"roi": list(patch[::-1]), "networks": ["model"], "mirror": mirror, "mirror_axes": [2, 1, 0],
+                      "accumulate": "float16", "axis_order": order}  # fmt: skip
+            state = run_steps_on(volume, [("sliding_window_nnunet", params)], lambda name: network)
+            found[str(order)] = state.image.data
+        np.testing.assert_array_equal(found["[2, 1, 0]"], expected)
+        assert not np.array_equal(found["[0, 1, 2]"], expected)
+
+
+def test_axis_orders_are_checked() -> None:
+    from deepinfer import CardError
+    from deepinfer.pipeline import build_steps
+
+    for step, params in (
+        ("sliding_window_nnunet", {"roi": 8, "networks": ["model"], "axis_order": [0, 1, 1]}),
+        ("resample_nnunet", {"spacing": 1.0, "axis_order": [2, 1]}),
+        ("resample_nnunet", {"spacing": 1.0, "axis_order": [True, 0, 2]}),
+    ):
+        with pytest.raises(CardError, match="axis_order"):
+            build_steps([(step, params)], {})

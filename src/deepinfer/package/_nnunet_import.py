@@ -214,6 +214,7 @@ def pipeline_steps(
                 "inverse_order": plan.probability_order,
                 "inverse_order_z": plan.probability_order_z,
                 "inverse_float16": True,
+                "axis_order": [to_deepinfer_axis(a, plan.transpose) for a in range(3)],  # nnU-Net's rounding
                 **separate_z_params(plan),
             },
         },
@@ -224,7 +225,9 @@ def pipeline_steps(
                 "networks": networks,
                 "step_size": {"param": "step_size"},
                 "mirror": {"param": "tta"},
-                "mirror_axes": sorted(to_deepinfer_axis(a, plan.transpose) for a in mirror_axes),
+                # nnU-Net's order of the axes: the order of its float16 sums (windows) and float32 sums (mirrors)
+                "mirror_axes": [to_deepinfer_axis(a, plan.transpose) for a in mirror_axes],
+                "axis_order": [to_deepinfer_axis(a, plan.transpose) for a in range(3)],
                 "accumulate": "float16",  # as nnU-Net's predictor
             },
         },

@@ -87,3 +87,10 @@ def member_name(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value or not (value[0].isalpha() and value.replace("_", "").isalnum()):
         raise ParamError(name, f"must be a name of letters, digits and underscores, got {value!r}")
     return value
+
+
+def axis_order(name: str, value: Any) -> list[int]:
+    """A permutation of the axes 0, 1, 2 (integers, each once)."""
+    if not isinstance(value, list | tuple) or any(isinstance(v, bool) for v in value) or sorted(value) != [0, 1, 2]:
+        raise ParamError(name, f"must be a permutation of the axes 0, 1, 2, got {value!r}")
+    return [int(v) for v in value]

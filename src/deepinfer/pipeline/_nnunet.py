@@ -132,13 +132,24 @@ def gaussian_weights(patch: Sequence[int]) -> FloatArray:
     return result
 
 
+def window_corners(starts: list[list[int]], order: list[int]) -> list[tuple[int, ...]]:
+    """Every window's start (deepinfer's axes), ``order[0]``'s axis in the outermost loop."""
+    nested = itertools.product(*(starts[axis] for axis in order))
+    back = [order.index(axis) for axis in range(3)]
+    return [tuple(corner[b] for b in back) for corner in nested]
+
+
 class SlidingWindowNnunet(PipelineStep):
     """nnU-Net's sliding-window prediction: windows of ``roi`` every ``step_size`` · roi (nnU-Net's spacing
     of the starts), Gaussian-weighted average, each window also run mirrored over every combination of
     ``mirror_axes`` when ``mirror`` (flipped back and averaged), and the logits of the ``networks`` (one per
     fold) averaged. An image smaller than the window is padded with zeros, split evenly, and unpadded.
     ``accumulate``: ``"float16"`` sums, divides and averages the folds in float16 as nnU-Net's predictor does
-    (its results then agree to the bit's rounding; float32 is more precise)."""
+    (float32 is more precise). Float16 sums depend on their order: ``axis_order`` names nnU-Net's array axes
+    as deepinfer axes (its first axis first; ``[2, 1, 0]`` for SimpleITK's z, y, x), and the windows are visited
+    in nnU-Net's nested loops (its first axis outermost); the mirrored predictions are added in the order of
+    ``mirror_axes`` as given (nnU-Net's ``itertools.combinations`` of its axes). The step then adds the same
+    numbers in the same order as nnU-Net's predictor."""
 
     name = "sliding_window_nnunet"
 
@@ -151,6 +162,7 @@ class SlidingWindowNnunet(PipelineStep):
         mirror: bool = True,
         mirror_axes: Any = (0, 1, 2),
         accumulate: str = "float32",
+        axis_order: Any = (0, 1, 2),
     ) -> None:
         self.accumulate = check.choice("accumulate", accumulate, ("float32", "float16"))
         self.roi = check.int_triple("roi", roi, minimum=1)
@@ -163,7 +175,8 @@ class SlidingWindowNnunet(PipelineStep):
         self.mirror = check.boolean("mirror", mirror)
         if not isinstance(mirror_axes, list | tuple) or any(a not in (0, 1, 2) for a in mirror_axes):
             raise ParamError("mirror_axes", f"must list axes 0, 1, 2, got {mirror_axes!r}")
-        self.mirror_axes = sorted({int(a) for a in mirror_axes})
+        self.mirror_axes = list(dict.fromkeys(int(a) for a in mirror_axes))  # as given: the order of the sums
+        self.axis_order = check.axis_order("axis_order", axis_order)
 
     def artifacts(self) -> list[str]:
         return list(self.networks)
@@ -188,7 +201,7 @@ class SlidingWindowNnunet(PipelineStep):
         widths = [(e // 2, e - e // 2) for e in extra]
         padded = np.pad(data, [(0, 0), *widths]) if any(extra) else data
         starts = [window_starts(n, r, self.step_size) for n, r in zip(padded.shape[1:], self.roi, strict=True)]
-        corners = list(itertools.product(*starts))
+        corners = window_corners(starts, self.axis_order)
         weights = gaussian_weights(self.roi)
         total = len(corners) * len(self.networks)
         state.progress("sliding window", 0, total)

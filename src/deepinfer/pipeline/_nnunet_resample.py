@@ -101,6 +101,22 @@ def resample_like_nnunet(
     return resize_separate_z(data, shape, axis, orders[0], orders[1])
 
 
+def in_axis_order(
+    data: FloatArray, shape: Sequence[int], current: Sequence[float], new: Sequence[float], axes: list[int], **kw: Any
+) -> Float64Array | FloatArray:
+    """``resample_like_nnunet`` on ``data`` with its axes put in the order ``axes`` (deepinfer axes, nnU-Net's
+    first axis first) and back: the interpolation's sums then run in nnU-Net's memory order, so its results
+    round as nnU-Net's do (a float64 result on a float16 tie rounds by its last bit)."""
+    if axes == [0, 1, 2] or tuple(shape) == tuple(data.shape[1:]):
+        return resample_like_nnunet(data, shape, current, new, **kw)
+    moved = np.ascontiguousarray(np.transpose(data, [0, *(a + 1 for a in axes)]))
+    result = resample_like_nnunet(
+        moved, [shape[a] for a in axes], [current[a] for a in axes], [new[a] for a in axes], **kw
+    )
+    back = [axes.index(a) for a in range(3)]
+    return result.transpose(0, *(b + 1 for b in back))
+
+
 def spline_order(name: str, value: Any) -> int:
     order = check.integer(name, value, minimum=0)
     if order > 5:
@@ -114,7 +130,9 @@ class ResampleNnunet(PipelineStep):
     ``order_z`` along the coarse axis (``separate_z``: ``auto`` as nnU-Net's ``force_separate_z: null``,
     ``always`` / ``never`` as true / false; ``anisotropy_threshold`` 3). The undo resamples back onto the
     saved grid with ``inverse_order`` / ``inverse_order_z`` (nnU-Net's probabilities: 1 / 0), rounded to
-    float16 with ``inverse_float16`` (nnU-Net resamples its float16 logits into a float16 array)."""
+    float16 with ``inverse_float16`` (nnU-Net resamples its float16 logits into a float16 array).
+    ``axis_order``: nnU-Net's array axes as deepinfer axes (``[2, 1, 0]`` for SimpleITK's z, y, x); the
+    resampling runs on the array in that order, as nnU-Net's does, so that it rounds the same way."""
 
     name = "resample_nnunet"
 
@@ -129,7 +147,9 @@ class ResampleNnunet(PipelineStep):
         inverse_order_z: int = 0,
         separate_z: str = "auto",
         anisotropy_threshold: float = ANISOTROPY_THRESHOLD,
+        axis_order: Any = (0, 1, 2),
     ) -> None:
+        self.axis_order = check.axis_order("axis_order", axis_order)
         self.spacing = check.positive_triple("spacing", spacing)
         self.inverse_float16 = check.boolean("inverse_float16", inverse_float16)
         self.orders = (spline_order("order", order), spline_order("order_z", order_z))
@@ -147,17 +167,20 @@ class ResampleNnunet(PipelineStep):
         if min(shape) < 1:
             raise PipelineError(f"resample_nnunet: the image would have {list(shape)} voxels")
         after = centred(before, np.asarray(spacing) * old / np.asarray(shape), (shape[0], shape[1], shape[2]))
-        forward = resample_like_nnunet(
-            state.image.data, shape, spacing, self.spacing, self.orders, self.separate_z, self.threshold
+        forward = in_axis_order(
+            state.image.data, shape, spacing, self.spacing, self.axis_order, **self.options(self.orders)
         )
         state.image = Tensor(forward.astype(np.float32, copy=False), after)
 
         def back(values: FloatArray) -> Tensor:
-            restored = resample_like_nnunet(
-                values, before.size, self.spacing, spacing, self.inverse_orders, self.separate_z, self.threshold
+            restored = in_axis_order(
+                values, before.size, self.spacing, spacing, self.axis_order, **self.options(self.inverse_orders)
             )
             if self.inverse_float16 and restored is not values:  # from float64 in one rounding, as nnU-Net's array
                 return Tensor(restored.astype(np.float16).astype(np.float32), before)
             return Tensor(restored.astype(np.float32, copy=False), before)
 
         push_undo(state, self.name, after, back)
+
+    def options(self, orders: tuple[int, int]) -> dict[str, Any]:
+        return {"orders": orders, "separate_z": self.separate_z, "threshold": self.threshold}
