@@ -65,11 +65,19 @@ def deepinfer_home(shared_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(shared_home: Path) -> Iterator[RayCluster]:
+def ray_session_cluster(shared_home: Path) -> Iterator[RayCluster]:
     """One real Ray cluster on loopback for every Ray test of the session (batch and server): a head node that
     runs no actor (0 CPUs: a test may kill any other node) and two nodes of one CPU each, the nodes' DEEPINFER_HOME
-    the session's artifact cache. A test that kills a node first adds one (``start_node``), so the tests after it
-    find two nodes again. Stopped by its PIDs at the end of the session."""
+    the session's artifact cache. Stopped by its PIDs at the end of the session. Tests take it as ``ray_cluster``."""
     need("ray", "the Ray tests need Ray (pip install 'deepinfer[ray]')")
     with loopback_cluster(shared_home, cpus=(0, 1, 1)) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def ray_cluster(ray_session_cluster: RayCluster) -> RayCluster:
+    """The session's Ray cluster with two nodes besides the head when the test starts: a node that a test before
+    killed is replaced here, by the test that needs it (the last test to kill one starts none)."""
+    while len(ray_session_cluster.live_workers()) < 2:
+        ray_session_cluster.start_node()
+    return ray_session_cluster

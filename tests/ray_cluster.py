@@ -135,8 +135,15 @@ class RayCluster:
         return [pid for pid in self.pids() if _cmdline(pid).startswith(f"ray::{name}".encode())]
 
     def raylet_pid(self, node: Path) -> int:
-        (pid,) = [p for p in self.pids(node) if _cmdline(p).split(b"\0")[0].endswith(b"/raylet")]
+        (pid,) = self._raylets(node)
         return pid
+
+    def _raylets(self, node: Path) -> list[int]:
+        return [p for p in self.pids(node) if _cmdline(p).split(b"\0")[0].endswith(b"/raylet")]
+
+    def live_workers(self) -> list[Path]:
+        """The nodes other than the head whose raylet runs (a killed node is gone from here)."""
+        return [node for node in self.nodes[1:] if self._raylets(node)]
 
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM every process of the cluster, SIGKILL what is left after ``grace`` seconds."""

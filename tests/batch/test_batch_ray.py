@@ -96,9 +96,9 @@ def test_a_batch_across_two_nodes_equals_the_local_batch(
 def test_a_case_whose_node_is_lost_is_retried_on_another_actor(
     ray_cluster: RayCluster, card_file: Path, colin27: Path, deepinfer_home: Path, tmp_path: Path
 ) -> None:
-    """A third node joins; when the first case finishes, the node is lost (``kill_node``: its raylet killed by
+    """A third node joins; when the first case finishes, that node is lost (``kill_node``: its raylet killed by
     PID, then the rest of its processes, its actor's worker among them). The case that actor was running (or was
-    given next) runs again on an actor of the other nodes."""
+    given next) runs again on an actor of the other nodes, which the tests after this one use."""
     doomed = ray_cluster.start_node()
     cohort = tmp_path / "cohort"
     cohort.mkdir()

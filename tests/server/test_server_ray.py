@@ -31,10 +31,10 @@ LOST = "attempt 1: its Ray actor was lost ("
 
 @pytest.fixture(scope="module")
 def http(
-    ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory, shared_home: Path
+    ray_session_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory, shared_home: Path
 ) -> Iterator[httpx.Client]:
     folder = tmp_path_factory.mktemp("server-ray")
-    extra = ["--ray", ray_cluster.address, "--runtime", "onnxruntime"]
+    extra = ["--ray", ray_session_cluster.address, "--runtime", "onnxruntime"]
     server = ServerProcess(folder / "data", shared_home, workers=1, extra=extra).start()
     try:
         with server.client() as client:
@@ -146,11 +146,10 @@ def test_a_job_whose_actor_dies_runs_again_and_is_cancelled_during_the_retry(
 def test_a_job_whose_node_is_lost_runs_again_on_another_node(
     ray_cluster: RayCluster, http: httpx.Client, crop: tuple[Path, float], local_run: Path, tmp_path: Path
 ) -> None:
-    """A node joins (the cluster keeps two after this test); once the job computes on the worker's actor, the
-    node running that actor is lost (``kill_node``: its raylet killed by PID, then its other processes). The
-    job runs again on a new actor on another node and succeeds with the local run's mask; its view and events
-    record the lost attempt."""
-    ray_cluster.start_node()
+    """Once the job computes on the worker's actor, the node running that actor is lost (``kill_node``: its
+    raylet killed by PID, then its other processes; never the head, which runs no actor). The job runs again on a
+    new actor on the other node and succeeds with the local run's mask; its view and events record the lost
+    attempt. (The next test to use the cluster gets a new node in place of the lost one.)"""
     volume, threshold = crop
     job_id = submit(http, volume, {"threshold": threshold}).json()["id"]
     wait_for(lambda: view(http, job_id)["task"] is not None, 120.0, "the job's network to start")
