@@ -18,7 +18,7 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help
 class DeepInferCommands(LazyGroup):
     lazy: ClassVar[Mapping[str, LazyCommand]] = {
         "models": LazyCommand("deepinfer.cli._models_commands", "models_app"),
-        "pull": LazyCommand("deepinfer.cli._models_commands", "pull"),
+        "pull": LazyCommand("deepinfer.cli._pull_command", "pull"),
         "run": LazyCommand("deepinfer.cli._run_command", "run", _PASS_THROUGH),
         "batch": LazyCommand("deepinfer.cli._batch_command", "batch", _PASS_THROUGH),
         "demo": LazyCommand("deepinfer.cli._demo", "demo"),

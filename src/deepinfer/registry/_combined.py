@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepinfer._config import Settings, deepinfer_home
 from deepinfer._exceptions import CardError, FetchError, InputError, IntegrityError, ModelNotFoundError
 from deepinfer.registry._configured import EMBEDDED_NAME, RegistrySource, load_sources
-from deepinfer.registry._http import HttpRegistry
 from deepinfer.registry._registry import DirectoryRegistry, EmbeddedRegistry, Registry
 from deepinfer.registry._summaries import LoadedCard, SummaryCache
-from deepinfer.store import HttpTransport, UrllibTransport
+
+if TYPE_CHECKING:
+    from deepinfer.store import HttpTransport
 
 logger = logging.getLogger("deepinfer.registry")
 REGISTRY_TIMEOUT = 15.0
@@ -92,7 +94,10 @@ def open_registry(
     summaries: SummaryCache | None = None,
 ) -> Registry:
     """The registry a configured source describes (not loaded yet)."""
-    if source.remote:
+    if source.remote:  # imported here: ssl and urllib are not needed until a registry is remote
+        from deepinfer.registry._http import HttpRegistry
+        from deepinfer.store import UrllibTransport
+
         http = transport or UrllibTransport(timeout=REGISTRY_TIMEOUT)
         return HttpRegistry(source, home, settings, http, summaries=summaries)
     return DirectoryRegistry(Path(source.url), keys=source.keys, label=source.name, summaries=summaries)
