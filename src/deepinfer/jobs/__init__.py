@@ -4,6 +4,8 @@ A job is a model run on uploaded files: queued → running → succeeded | faile
 card's loaded networks between jobs; progress flows from the workers to the job row (and from there to the
 server's event streams); cancelling terminates the worker that runs the job. After a crash or SIGKILL the next
 start finds every job: queued ones run, interrupted ones run again (or fail once they used their attempts).
+With ``ManagerSettings.ray`` each worker runs its jobs on a Ray actor; a job whose actor is lost runs again on a
+new one, as a batch case does (``Job.retries``, ``Job.lost`` record it).
 """
 
 from deepinfer.jobs._db import JobStore
