@@ -126,7 +126,9 @@ def gaussian_weights(patch: Sequence[int]) -> FloatArray:
     delta[tuple(p // 2 for p in patch)] = 1
     weights = gaussian_filter(delta, [p / 8 for p in patch], 0, mode="constant", cval=0)
     weights /= weights.max() / 10
-    half = weights.astype(np.float16)  # nnU-Net keeps the map in float16: the same weights, bit for bit
+    # nnU-Net keeps the map in float16; torch converts float64 to float16 through float32 (two roundings, which
+    # differ from one at a few small weights): the same conversion gives the same weights, bit for bit
+    half = weights.astype(np.float32).astype(np.float16)
     half[half == 0] = half[half != 0].min()
     result: FloatArray = half.astype(np.float32)
     return result
