@@ -163,8 +163,11 @@ def write_crops(colin27: Path, folder: Path) -> dict[str, tuple[Path, float]]:
     return crops
 
 
-def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[str, np.ndarray]:
-    """The same job run here with ``run_model`` (one thread, like the server's workers): the reference."""
+def local_run(
+    volume: Path, threshold: float, folder: Path, home: Path, runtime: str | None = None, precision: str | None = None
+) -> dict[str, np.ndarray]:
+    """The same job run here with ``run_model`` (one thread, like the server's workers; ``runtime`` and
+    ``precision`` as the server was started with): the reference."""
     from deepinfer.registry import default_registry
     from deepinfer.run import plan_outputs, run_model
     from deepinfer.store import ArtifactStore
@@ -181,6 +184,8 @@ def local_run(volume: Path, threshold: float, folder: Path, home: Path) -> dict[
         store=ArtifactStore(home),
         card_dir=loaded.folder,
         threads=1,
+        runtime=runtime,
+        precision=precision,
     )
     return {name: sitk.GetArrayFromImage(sitk.ReadImage(str(path))) for name, path in plan.items()}
 
