@@ -43,16 +43,21 @@ def torch_networks(results: Path, folds: str) -> dict[str, Network]:
     import torch
 
     from deepinfer.package._nnunet_import import read_folder
-    from deepinfer.package._nnunet_network import axis_wrapper, build_network
+    from deepinfer.package._nnunet_network import build_network
 
     found = read_folder(results, "3d_fullres", folds)
+    # as nnU-Net calls it: a contiguous tensor in nnU-Net's axis order (torch's convolutions may take another
+    # path, and round otherwise, for a permuted view)
+    forward = [0, 1, *(4 - t for t in found.plan.transpose)]
+    backward = [forward.index(axis) for axis in range(5)]
     networks: dict[str, Network] = {}
     for fold, checkpoint in found.checkpoints.items():
-        module = axis_wrapper(build_network(found.plan, checkpoint["network_weights"], fold, []), found.plan.transpose)
+        module = build_network(found.plan, checkpoint["network_weights"], fold, [])
 
         def run(batch: np.ndarray, module: Any = module) -> np.ndarray:
             with torch.inference_mode():
-                result: np.ndarray = module(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+                logits = module(torch.from_numpy(np.ascontiguousarray(batch.transpose(forward)))).numpy()
+            result: np.ndarray = np.ascontiguousarray(logits.transpose(backward))
             return result
 
         networks[f"fold_{fold}"] = run
@@ -60,9 +65,16 @@ def torch_networks(results: Path, folds: str) -> dict[str, Network]:
 
 
 def run_pipeline(
-    card: ModelCard, images: list[Path], networks: dict[str, Network], params: dict[str, Any]
+    card: ModelCard, images: list[Path], networks: dict[str, Network], params: dict[str, Any], accumulate: str = ""
 ) -> dict[str, np.ndarray]:
-    """The card's pipeline on ``images`` (one per input) with ``networks``; outputs in SimpleITK's (z, y, x)."""
+    """The card's pipeline on ``images`` (one per input) with ``networks``; outputs in SimpleITK's (z, y, x).
+    ``accumulate="float32"``: the sliding window sums in float32 instead of nnU-Net's float16."""
+    if accumulate:
+        document = card.model_dump(mode="json", exclude_none=True)
+        for step in document["pipeline"]:
+            if step["step"] == "sliding_window_nnunet":
+                step["params"]["accumulate"] = accumulate
+        card = ModelCard.model_validate(document)
     volumes = [read_volume(image) for image in images]
     others = {member.name: volume for member, volume in zip(card.inputs[1:], volumes[1:], strict=True)}
 
