@@ -1,7 +1,7 @@
 """Train a tiny real nnU-Net v2 model on Colin27 brain masks, then predict with nnU-Net's own predictor.
 
 Run as a script (nnU-Net reads its folders from the environment at import time and its predictor uses
-multiprocessing): ``python nnunet_training.py train WORK FOLDS`` and
+multiprocessing): ``python nnunet_training.py train WORK FOLDS [FEATURE_DIVISOR]`` and
 ``python nnunet_training.py predict WORK RESULTS IMAGE FOLDS:MIRROR:OUT.npz...``. Training goes through nnU-Net's
 Python API (fingerprint, plans, preprocessing, a trainer subclass with a few iterations), so the results folder
 has nnU-Net's real plans.json, dataset.json and checkpoint format; the model is poor but its output is not trivial.
@@ -23,7 +23,6 @@ DATASET_ID = 501
 DATASET = f"Dataset{DATASET_ID:03d}_Brain"
 SPACING = 4.0
 CPU = "cpu"
-FEATURE_DIVISOR = 4
 
 
 def coarse(
@@ -73,7 +72,7 @@ def write_raw(raw: Path) -> None:
     (folder / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
 
 
-def train(work: Path, folds: list[int]) -> None:
+def train(work: Path, folds: list[int], divisor: int = 1) -> None:
     import torch
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprints,
@@ -106,10 +105,10 @@ def train(work: Path, folds: list[int]) -> None:
     splits = [{"train": names[2:], "val": names[:2]}, {"train": names[:2], "val": names[2:]}]
     (preprocessed / "splits_final.json").write_text(json.dumps(splits), encoding="utf-8")
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text(encoding="utf-8"))
-    # nnU-Net's planned network with a quarter of its features per stage (the same stages, kernels, strides and
-    # patch): a training step and a window's inference cost a fraction of the planned network's
+    # ``divisor`` > 1: nnU-Net's planned network with its features per stage divided (the same stages, kernels,
+    # strides and patch), so that a training step and a window's inference cost a fraction of the planned network's
     architecture = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
-    architecture["features_per_stage"] = [n // FEATURE_DIVISOR for n in architecture["features_per_stage"]]
+    architecture["features_per_stage"] = [n // divisor for n in architecture["features_per_stage"]]
     dataset_json = json.loads((preprocessed / "dataset.json").read_text(encoding="utf-8"))
     torch.manual_seed(0)
     for fold in folds:
@@ -155,7 +154,7 @@ def main(argv: list[str]) -> None:
     for name in ("raw", "preprocessed", "results"):
         os.environ[f"nnUNet_{name}"] = str(work / name)
     if argv[0] == "train":
-        train(work, [int(f) for f in argv[2].split(",")])
+        train(work, [int(f) for f in argv[2].split(",")], int(argv[3]) if len(argv) > 3 else 1)
     else:
         predict(Path(argv[2]), Path(argv[3]), argv[4:])
 
