@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from monai_bundles import LABELS, REAL_BUNDLES, TINY_UNET, colin27_block, onnx_network, parity_bundle, real_bundle
 from package_helpers import deepinfer
 
 from deepinfer import CardError, UsageError
@@ -21,6 +20,7 @@ from deepinfer.card import load_card
 from deepinfer.package import import_monai_bundle
 from deepinfer.pipeline import validate_card_document
 from deepinfer.store import sha256_file
+from monai_bundles import LABELS, REAL_BUNDLES, TINY_UNET, colin27_block, onnx_network, parity_bundle, real_bundle
 from realparts import need
 
 SPLEEN_STEPS = [

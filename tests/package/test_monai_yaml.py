@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from monai_bundles import REAL_BUNDLES, real_bundle
 
 from deepinfer import CardError
 from deepinfer.package import import_monai_bundle
+from monai_bundles import REAL_BUNDLES, real_bundle
 
 CANARY = "CANARY"
 
