@@ -281,3 +281,18 @@ def published_monai_registry(work: Path, image: Path) -> Path:
     assert run_cli(["registry", "build", str(cards)]) == 0
     assert IMPORTED_ID in (cards / "index.json").read_text(encoding="utf-8")
     return cards
+
+
+def monai_registry_home(work: Path, image: Path) -> Path:
+    """``work / "home"``: a deepinfer home whose configured registry ``local`` (added with ``registry add``) is
+    :func:`published_monai_registry`'s."""
+    import pytest
+
+    from deepinfer.cli import run_cli
+
+    cards = published_monai_registry(work, image)
+    home = work / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPINFER_HOME", str(home))
+        assert run_cli(["registry", "add", "local", str(cards)]) == 0
+    return home

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from batch_helpers import manifest_rows
 
 from deepinfer.cli import run_cli
-from monai_bundles import IMPORTED_ID, colin27_block, inverted_contrast, published_monai_registry, two_channel_bundle
+from monai_bundles import IMPORTED_ID, colin27_block, inverted_contrast, monai_registry_home, two_channel_bundle
 from realparts import need
 
 
@@ -27,11 +27,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cohort.mkdir()
     colin27_block(cohort / "skull.nii.gz")
     colin27_block(cohort / "brain.nii.gz", brain_only=True)
-    cards = published_monai_registry(work, cohort / "skull.nii.gz")
-    home = work / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEEPINFER_HOME", str(home))
-        assert run_cli(["registry", "add", "local", str(cards)]) == 0
+    home = monai_registry_home(work, cohort / "skull.nii.gz")
     return home, cohort
 
 

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from server_helpers import ServerProcess, read_array, submit, wait_for
 
 from deepinfer.cli import run_cli
-from monai_bundles import IMPORTED_ID, colin27_block, published_monai_registry
+from monai_bundles import IMPORTED_ID, colin27_block, monai_registry_home
 from realparts import need
 
 
@@ -22,11 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     need("monai.bundle", "the bundle is made with MONAI's tooling")
     work = tmp_path_factory.mktemp("server-imported")
     image = colin27_block(work / "t1.nii.gz")
-    cards = published_monai_registry(work, image)
-    home = work / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEEPINFER_HOME", str(home))
-        assert run_cli(["registry", "add", "local", str(cards)]) == 0
+    home = monai_registry_home(work, image)
     process = ServerProcess(work / "data", home, workers=1).start()
     try:
         yield process, image

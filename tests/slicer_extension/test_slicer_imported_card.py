@@ -17,7 +17,7 @@ from slicer_helpers import connection, load_volume, new_scene, require_mrml, vox
 from test_slicer_mrml import assert_same_grid, to_labelmap
 
 from deepinfer.cli import run_cli
-from monai_bundles import IMPORTED_ID, colin27_block, published_monai_registry
+from monai_bundles import IMPORTED_ID, colin27_block, monai_registry_home
 from realparts import need
 
 
@@ -27,11 +27,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     need("monai.bundle", "the bundle is made with MONAI's tooling")
     work = tmp_path_factory.mktemp("slicer-imported")
     image = colin27_block(work / "t1.nii.gz")
-    cards = published_monai_registry(work, image)
-    home = work / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEEPINFER_HOME", str(home))
-        assert run_cli(["registry", "add", "local", str(cards)]) == 0
+    home = monai_registry_home(work, image)
     return home, image
 
 
