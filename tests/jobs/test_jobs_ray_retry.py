@@ -157,6 +157,15 @@ def test_an_error_of_the_actors_own_code_is_not_retried(errors: ModuleType, tmp_
     assert ray.started == 1
 
 
+def test_a_stream_that_ends_without_a_result_fails_at_once(errors: ModuleType, tmp_path: Path) -> None:
+    """A fault of the actor's own code (no last message), not a lost actor: no new actor, no retry."""
+    ray = scripted_ray(errors, [[("progress", "t1", "sliding window", 1, 2)]])
+    messages = run_job(ray, tmp_path)
+    assert [message[0] for message in messages] == ["progress", "failed"], messages
+    assert messages[-1][2:] == ("WorkerError", "the job's Ray actor ended its stream without a result")
+    assert ray.started == 1 and ray.killed == 0
+
+
 def test_the_job_row_and_view_record_each_loss(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     try:

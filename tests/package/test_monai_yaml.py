@@ -122,3 +122,15 @@ def test_no_config_at_all_names_every_form(tmp_path: Path) -> None:
     text = str(refused.value)
     assert "configs/metadata.json: missing (deepinfer reads metadata.json or metadata.yaml or metadata.yml)" in text
     assert "configs/inference.json: missing" in text and "ckpt_export" in text
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_an_integer_too_long_to_read_is_a_clear_refusal(bundles: dict[str, Path], tmp_path: Path, suffix: str) -> None:
+    """Python refuses to convert integers of more than 4300 digits (a plain ValueError, neither a JSON nor a YAML
+    error): the import names the file instead of ending in a traceback."""
+    bundle = as_yaml(bundles["spleen_ct_segmentation"], tmp_path) if suffix == ".yaml" else tmp_path / "bundle"
+    if suffix == ".json":
+        shutil.copytree(bundles["spleen_ct_segmentation"], bundle)
+    (bundle / "configs" / f"metadata{suffix}").write_text('{"version": ' + "1" * 5000 + "}\n", encoding="utf-8")
+    with pytest.raises(CardError, match=rf"configs/metadata\{suffix}: not valid (JSON|YAML) \(Exceeds the limit"):
+        import_monai_bundle(bundle, tmp_path / "card")

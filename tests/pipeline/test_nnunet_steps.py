@@ -145,6 +145,9 @@ def test_axis_orders_are_checked() -> None:
         ("sliding_window_nnunet", {"roi": 8, "networks": ["model"], "axis_order": [0, 1, 1]}),
         ("resample_nnunet", {"spacing": 1.0, "axis_order": [2, 1]}),
         ("resample_nnunet", {"spacing": 1.0, "axis_order": [True, 0, 2]}),
+        ("resample_nnunet", {"spacing": 1.0, "axis_order": ["0", 1, 2]}),  # mixed types: not even sortable
+        ("resample_nnunet", {"spacing": 1.0, "axis_order": [None, 1, 2]}),
+        ("resample_nnunet", {"spacing": 1.0, "axis_order": [0.0, 1, 2]}),
     ):
         with pytest.raises(CardError, match="axis_order"):
             build_steps([(step, params)], {})

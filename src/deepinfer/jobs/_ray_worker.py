@@ -179,7 +179,8 @@ class RayJobs:
             if message[0] in _ENDS:
                 return tuple(message)
             self.conn.send(message)
-        raise self.ray.exceptions.RaySystemError("the job's Ray actor ended its stream without a result")
+        # the actor's own code ended without a last message: a fault there, not a lost actor (no retry)
+        return ("failed", task["token"], "WorkerError", "the job's Ray actor ended its stream without a result", {})
 
     def _drop(self, gpu: bool) -> None:
         """Forget (and kill, should it still run) the actor that was lost; the next attempt starts a new one."""

@@ -86,7 +86,7 @@ def _parsed(path: Path, name: str, problems: list[Problem]) -> Mapping[str, Any]
     else:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # JSONDecodeError, and integers too long to convert
             problems.append(Problem(name, f"not valid JSON ({error})"))
             return None
         except RecursionError:
@@ -112,7 +112,7 @@ def _yaml(text: str, name: str, problems: list[Problem]) -> Any:
     except _YamlRefused as error:
         problems.append(Problem(name, f"refused: {error}"))
         return None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer too long to convert
         problems.append(Problem(name, f"not valid YAML ({' '.join(str(error).split())})"))
         return None
     if len(documents) != 1:

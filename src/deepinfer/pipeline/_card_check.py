@@ -254,11 +254,16 @@ def values_a_user_may_give(parameter: Any) -> list[Any]:
 
 
 def _pipeline_problems(
-    steps: Sequence[StepSpec], parameters: Sequence[Any], artifacts: Collection[str], outputs: Sequence[str]
+    steps: Sequence[StepSpec],
+    parameters: Sequence[Any],
+    artifacts: Collection[str],
+    outputs: Sequence[str],
+    inputs: Sequence[str],
 ) -> list[Problem]:
     """The pipeline report: with the defaults, then with each value a user may give each card parameter."""
     defaults = {p.name: _NO_VALUE if (v := default_value(p)) is None else v for p in parameters}
-    problems = _check(steps, defaults, artifacts, outputs)[1]
+    built, problems = _check(steps, defaults, artifacts, outputs)
+    problems += input_problems(built, inputs)
     reported = {problem.path for problem in problems}
     for parameter in parameters:
         for value in values_a_user_may_give(parameter):
@@ -285,10 +290,7 @@ def validate_card_pipeline(card: ModelCard) -> list[Problem]:
     they record. A container card without a pipeline has nothing to check.
     """
     steps, artifacts, outputs = _card_parts(card)
-    problems = _pipeline_problems(steps, card.parameters, artifacts, outputs)
-    defaults = {p.name: default_value(p) for p in card.parameters}
-    built = check_steps(steps, {k: _NO_VALUE if v is None else v for k, v in defaults.items()})[0]
-    return sorted(problems + input_problems(built, [m.name for m in card.inputs]), key=_step_index)
+    return _pipeline_problems(steps, card.parameters, artifacts, outputs, [m.name for m in card.inputs])
 
 
 def _names(items: Any) -> list[str]:
@@ -296,7 +298,7 @@ def _names(items: Any) -> list[str]:
     return [item["name"] for item in listed if isinstance(item, dict) and isinstance(item.get("name"), str)]
 
 
-def _parts_of(document: dict[str, Any]) -> tuple[list[StepSpec], list[Any], set[str], list[str]] | None:
+def _parts_of(document: dict[str, Any]) -> tuple[list[StepSpec], list[Any], set[str], list[str], list[str]] | None:
     """The parts the pipeline check needs from a card that fails its schema, or None if the steps are invalid.
 
     Card parameters that fail the schema stay known by name (their references are not reported as unknown)
@@ -316,7 +318,8 @@ def _parts_of(document: dict[str, Any]) -> tuple[list[StepSpec], list[Any], set[
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 parameters.append(_Unchecked(item["name"]))
     specs: list[StepSpec] = [(step.step, step.params) for step in steps]
-    return specs, parameters, set(_names(document.get("artifacts"))), _names(document.get("outputs"))
+    artifacts, outputs, inputs = (_names(document.get(part)) for part in ("artifacts", "outputs", "inputs"))
+    return specs, parameters, set(artifacts), outputs, inputs
 
 
 class _Unchecked:

@@ -91,6 +91,6 @@ def member_name(name: str, value: Any) -> str:
 
 def axis_order(name: str, value: Any) -> list[int]:
     """A permutation of the axes 0, 1, 2 (integers, each once)."""
-    if not isinstance(value, list | tuple) or any(isinstance(v, bool) for v in value) or sorted(value) != [0, 1, 2]:
+    if not isinstance(value, list | tuple) or not all(type(v) is int for v in value) or sorted(value) != [0, 1, 2]:
         raise ParamError(name, f"must be a permutation of the axes 0, 1, 2, got {value!r}")
     return [int(v) for v in value]
