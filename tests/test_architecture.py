@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
 ]
 LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
 
+# fmt: off
 PUBLIC_NAMES: dict[str, list[str]] = {
     "deepinfer": [
         "CardError", "ContainerError", "DeepInferError", "FetchError", "InputError", "IntegrityError",
@@ -136,6 +137,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "main", "option_name", "run_cli"
     ],
 }
+# fmt: on
 
 
 def module_name(path: Path) -> str:

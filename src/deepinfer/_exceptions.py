@@ -85,7 +85,6 @@ class ContainerError(PipelineError):
     """A container run failed: non-zero exit (the message ends with its last log lines), timeout, bad output."""
 
 
-
 class ServerError(DeepInferError):
     """A deepinfer server could not be reached, refused a request, or its job failed there."""
 

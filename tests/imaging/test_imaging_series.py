@@ -33,8 +33,9 @@ def block(colin27: Path) -> Any:
 def two_series(block: Any, tmp_path: Path) -> Path:
     folder = tmp_path / "study"
     write_series(block, folder, AXIAL, description="T1 MPRAGE", prefix="A")
-    write_series(sagittal(block), folder, SAGITTAL, description="T1 sag reformat", image_type="DERIVED\\SECONDARY",
-                 prefix="S")
+    write_series(
+        sagittal(block), folder, SAGITTAL, description="T1 sag reformat", image_type="DERIVED\\SECONDARY", prefix="S"
+    )
     return folder
 
 
@@ -121,9 +122,7 @@ def test_pattern_sees_at_most_64_characters(two_series: Path) -> None:
     assert not SeriesRule.text_matches("tail", "x" * 64 + "tail")
 
 
-@pytest.mark.parametrize(
-    "pattern", ["(a+)+b", "(\\w)\\1", "(?=a)", "a*b*c*d*", "x" * 129, "["], ids=str.__len__
-)
+@pytest.mark.parametrize("pattern", ["(a+)+b", "(\\w)\\1", "(?=a)", "a*b*c*d*", "x" * 129, "["], ids=str.__len__)
 def test_unsafe_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(ValueError, match=r"pattern|regular expression"):
         SeriesRule(description=pattern)

@@ -101,7 +101,6 @@ def test_a_remembered_runtime_and_shape_are_prepared_in_the_background(model: Pa
     assert selected.describe() == {"runtime": "openvino", "precision": "f32", "chosen": "remembered"}
 
 
-
 def test_runtimes_are_measured_only_after_the_preparations_end(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

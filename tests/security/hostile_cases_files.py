@@ -431,9 +431,7 @@ DETACHED_CASES = [
         "leaves the header's folder",
     ),
     hostile("mha-pattern-absolute", detached("a.mhd", lambda r: "/etc/s%03d 1 2 1"), InputError, "an absolute path"),
-    hostile(
-        "mha-pattern-two-fields", detached("a.mhd", lambda r: "s%03d%s.raw 1 2 1"), InputError, "is not supported"
-    ),
+    hostile("mha-pattern-two-fields", detached("a.mhd", lambda r: "s%03d%s.raw 1 2 1"), InputError, "is not supported"),
     hostile(
         "mha-reference-after-a-mib-of-header",
         _late_reference,

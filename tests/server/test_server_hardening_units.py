@@ -97,8 +97,15 @@ def test_paths_with_spaces_are_scrubbed(tmp_path: Path) -> None:
 def test_the_access_log_loses_tokens() -> None:
     assert scrub_token("/api/jobs?token=s3cret&x=1") == "/api/jobs?token=***&x=1"
     assert scrub_token("/?a=1&access_token=abc") == "/?a=1&access_token=***"
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5", "GET", "/api/models?token=s3cret", "1.1", 401), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/models?token=s3cret", "1.1", 401),
+        None,
+    )
     assert TokenScrubFilter().filter(record) and "s3cret" not in record.getMessage()
 
 

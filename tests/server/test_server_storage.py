@@ -153,4 +153,3 @@ def test_a_job_past_its_time_limit_fails_and_the_next_one_runs(crop: Path, tmp_p
         assert manager.store.get(second).error_kind == "TimeLimitError"  # type: ignore[union-attr]
     finally:
         manager.shutdown(drain_timeout=0)
-

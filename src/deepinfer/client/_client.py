@@ -29,8 +29,16 @@ ByteProgress = Callable[[int, int], None]
 TERMINAL = {"succeeded", "failed", "cancelled"}
 _JOB_ERRORS = {  # a failed job's error kind → the exception (and exit code) a local run would have raised
     name: getattr(errors, name)
-    for name in ("UsageError", "InputError", "IntegrityError", "FetchError", "RuntimeUnavailableError",
-                 "PipelineError", "ContainerError", "ModelNotFoundError")
+    for name in (
+        "UsageError",
+        "InputError",
+        "IntegrityError",
+        "FetchError",
+        "RuntimeUnavailableError",
+        "PipelineError",
+        "ContainerError",
+        "ModelNotFoundError",
+    )
 }
 
 

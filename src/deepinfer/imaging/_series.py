@@ -143,9 +143,7 @@ def rule_failures(series: DicomSeries, rule: SeriesRule) -> list[str]:
     return failures
 
 
-def choose_series(
-    source: Path, found: Sequence[DicomSeries], rule: SeriesRule | None, uid: str | None
-) -> DicomSeries:
+def choose_series(source: Path, found: Sequence[DicomSeries], rule: SeriesRule | None, uid: str | None) -> DicomSeries:
     """The one series to read: the one with ``uid``, else the only one meeting ``rule`` (or the only one)."""
     if not found:
         raise InputError(f"{source}: no DICOM image series in it (a DICOM series folder or zip is expected)")

@@ -80,8 +80,9 @@ def ordered_slices(source: Path, root: Path, series: DicomSeries) -> list[Path]:
     return [series.files[i] for i in order]
 
 
-def _check_steps(where: str, positions: list[npt.NDArray[np.float64]], normal: npt.NDArray[np.float64],
-                 names: list[str]) -> None:
+def _check_steps(
+    where: str, positions: list[npt.NDArray[np.float64]], normal: npt.NDArray[np.float64], names: list[str]
+) -> None:
     """Distinct positions, each step along the normal (no tilt), all steps equal (no gap, uniform)."""
     steps = np.diff(np.asarray(positions), axis=0)
     gaps = steps @ normal
@@ -111,6 +112,4 @@ def _check_steps(where: str, positions: list[npt.NDArray[np.float64]], normal: n
                 f"{where}: {multiple - 1} slice(s) missing {between} ({float(gap):.4f} mm apart, "
                 f"the series' step is {step:.4f} mm)"
             )
-        raise InputError(
-            f"{where}: non-uniform slice spacing: {float(gap):.4f} mm {between}, {step:.4f} mm elsewhere"
-        )
+        raise InputError(f"{where}: non-uniform slice spacing: {float(gap):.4f} mm {between}, {step:.4f} mm elsewhere")

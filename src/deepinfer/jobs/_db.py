@@ -221,7 +221,9 @@ class JobStore:
         """Put a running attempt back in the queue (an interrupted run); it keeps its place by age."""
         attempts = "attempts" if count_attempt else "MAX(attempts - 1, 0)"
         return self._update_running(
-            job_id, token, f"state = 'queued', token = NULL, started = NULL, message = ?, attempts = {attempts}",
+            job_id,
+            token,
+            f"state = 'queued', token = NULL, started = NULL, message = ?, attempts = {attempts}",
             (message,),
         )
 

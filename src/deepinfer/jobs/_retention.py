@@ -40,9 +40,7 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def expired(
-    ended: list[tuple[str, float]], sizes: dict[str, int], policy: RetentionPolicy, now: float
-) -> list[str]:
+def expired(ended: list[tuple[str, float]], sizes: dict[str, int], policy: RetentionPolicy, now: float) -> list[str]:
     """The ids to remove: ``ended`` is (id, end time), oldest first; ``sizes`` their bytes."""
     doomed: list[str] = []
     kept: list[str] = []

@@ -16,5 +16,6 @@ def require_token(request: Request) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise ApiError(401, "missing or wrong access token (send Authorization: Bearer TOKEN)",
-                       {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "missing or wrong access token (send Authorization: Bearer TOKEN)", {"WWW-Authenticate": "Bearer"}
+        )

@@ -46,13 +46,18 @@ class OriginHostGuard:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         host = headers.get("host", "")
         if self.check_host and host_name(host) not in self.allowed:
-            await _refuse(send, 400, "unknown Host header: this server answers only to its own names "
-                          "(start it with --allowed-host NAME to add one)")
+            await _refuse(
+                send,
+                400,
+                "unknown Host header: this server answers only to its own names "
+                "(start it with --allowed-host NAME to add one)",
+            )
             return
         origin = headers.get("origin")
         if scope["method"] in UNSAFE_METHODS and origin is not None and not _same_origin(origin, host, scope):
-            await _refuse(send, 403, "cross-origin request refused: a page of another site cannot change jobs "
-                          "on this server")
+            await _refuse(
+                send, 403, "cross-origin request refused: a page of another site cannot change jobs on this server"
+            )
             return
         await self.app(scope, receive, send)
 

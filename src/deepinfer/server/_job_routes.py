@@ -138,8 +138,7 @@ def status(job_id: str, state: State) -> dict[str, Any]:
 
 @router.get(
     "/{job_id}/events",
-    summary="Server-sent events: a `status` event (the job, as GET /api/jobs/{id}) on every change, "
-    "until the job ends",
+    summary="Server-sent events: a `status` event (the job, as GET /api/jobs/{id}) on every change, until the job ends",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )

@@ -153,4 +153,3 @@ def serve(settings: ServerSettings) -> None:
 def _url_host(host: str) -> str:
     address = bind_address(host)
     return f"[{address}]" if ":" in address else address
-

@@ -186,9 +186,9 @@ def _parameters(text: str) -> dict[str, Any]:
     try:
         given = json.loads(text)
     except (ValueError, RecursionError):
-        raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}") from None
+        raise ApiError(422, 'parameters must be a JSON object, e.g. {"threshold": 0.5}') from None
     if not isinstance(given, dict):
-        raise ApiError(422, "parameters must be a JSON object, e.g. {\"threshold\": 0.5}")
+        raise ApiError(422, 'parameters must be a JSON object, e.g. {"threshold": 0.5}')
     return given
 
 
