@@ -127,7 +127,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "read_manifest", "run_batch", "up_to_date"
     ],
     "deepinfer.client": [
-        "ServerClient", "ServerRegistry", "job_error", "sse_events"
+        "ServerClient", "ServerRegistry", "job_error", "job_warnings", "sse_events"
     ],
     "deepinfer.server": [
         "ServerSettings", "TOKEN_VARIABLE", "check_settings", "create_app", "default_data_dir", "is_loopback",

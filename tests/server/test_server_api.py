@@ -300,3 +300,20 @@ def test_global_server_option_browses_the_servers_models(server: ServerProcess, 
     assert missing.returncode == 2 and "no-such-model" in missing.stderr
     refused = deepinfer("--server", server.url, "models", "list", home=shared_home, token="wrong")
     assert refused.returncode == 1 and "token" in refused.stderr
+
+
+def test_thin_client_warns_as_a_local_run_does(server: ServerProcess, tmp_path: Path, shared_home: Path) -> None:
+    """An input whose voxels all hold one value: the server's run (deepbet: it processes such an image) warns
+    that it looks empty, and the thin client prints that warning as a local run would (from the job view's
+    provenance). The warning names the server's copy of the input by its file name, never by its path."""
+    constant = sitk.Image(48, 48, 32, sitk.sitkFloat32) + 100.0
+    source = tmp_path / "constant.nii.gz"
+    sitk.WriteImage(constant, str(source))
+    result = deepinfer("run", "brain-extraction-deepbet", "-i", str(source), "-o", str(tmp_path / "mask.nii.gz"),
+                       "--server", server.url, "--progress", "none", home=shared_home, token=TOKEN)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: T1.nii.gz: the input looks empty (every voxel of input T1 is 100.0)"), warning
+    assert str(server.data_dir) not in result.stderr
+    record = (tmp_path / "mask.provenance.json").read_text("utf-8")
+    assert "the input looks empty" in record and str(server.data_dir) not in record

@@ -227,3 +227,30 @@ def test_plane_scores_chart_marks_the_best_plane_and_a_click_shows_a_plane(
     page.click(f"#scores circle[data-class=mean][data-index='{other}']")
     assert page.evaluate("DeepinferViewer.crosshairLps()")[2] == pytest.approx(z[other], abs=0.5)
     assert errors == []
+
+
+def test_a_job_that_lost_its_ray_worker_says_so(
+    server: ServerProcess, browser: object, crop: tuple[Path, float]
+) -> None:
+    """On a ``serve --ray`` server a job view lists each attempt whose Ray worker was lost (tests/server/
+    test_server_ray.py loses real ones). Here this server's own job views and events pass through the page's
+    network with one such attempt added, as a Ray server reports it: the page says so under the job's state,
+    and says nothing for a job without one."""
+    lost = "attempt 1: its Ray actor was lost (the node running it died)"
+
+    def with_a_loss(route: Any) -> None:  # GET /api/jobs/ID: the job's view, which the page reads at its end
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "lost": [lost]})
+
+    volume, threshold = crop
+    page, errors = signed_in(browser, server)
+    assert page.is_hidden("#job-lost")
+    page.route("**/api/jobs/*", with_a_loss)  # not .../events: the stream goes through as the server sends it
+    page.click("button[data-model=prostate-taps]")
+    page.set_input_files("#input-T2", str(volume))
+    page.fill("#param-threshold", str(threshold))
+    page.click("#submit")
+    page.wait_for_selector("body[data-state=succeeded]", timeout=300_000)
+    assert page.is_visible("#job-lost")
+    assert page.inner_text("#job-lost") == f"Its Ray worker was lost once; the job ran again: {lost}"
+    assert errors == []

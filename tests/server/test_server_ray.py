@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from server_helpers import ServerProcess, submit, write_crops
 
 from deepinfer.batch import RAY_RETRIES
-from deepinfer.client import sse_events
+from deepinfer.client import job_warnings, sse_events
 from ray_cluster import RayCluster, kill_node, node_of, wait_for
 
 LOST = "attempt 1: its Ray actor was lost ("
@@ -163,6 +163,8 @@ def test_a_job_whose_node_is_lost_runs_again_on_another_node(
     assert final["attempts"] == 2 and len(final["lost"]) == 1 <= RAY_RETRIES, final
     assert final["lost"][0].startswith(LOST), final["lost"]
     assert events[-1]["lost"] == final["lost"]  # the events carry it too
+    (warning,) = job_warnings(final)  # what the thin client prints (deepinfer run --server)
+    assert warning.endswith(f"({final['lost'][0]})") and "ran it again" in warning
     (retried,) = actor_pids(ray_cluster)
     assert node_of(ray_cluster, retried) != lost
     assert np.array_equal(served_mask(http, final, tmp_path), mask(local_run))

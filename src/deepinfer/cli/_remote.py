@@ -59,7 +59,7 @@ def run_remote(
     """Run ``card`` on the server: upload, follow the job's progress, download every output (all or nothing)
     with its provenance sidecar. Returns a :class:`deepinfer.run.RunResult`. Ctrl-C cancels the job."""
     from deepinfer.card import resolve_parameters
-    from deepinfer.client import job_error
+    from deepinfer.client import job_error, job_warnings
     from deepinfer.imaging import image_suffix
     from deepinfer.jobs import UPLOAD_SUFFIXES
     from deepinfer.run import RunResult, StagedOutputs, check_inputs, is_dicom_output
@@ -94,6 +94,7 @@ def run_remote(
     record = {**(final.get("provenance") or {}), "server": {"url": target.url, "job": job_id}}
     seconds = time.perf_counter() - start
     result = RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
+    result.warnings = job_warnings(final)
     result.statistics = dict(final.get("statistics") or {})
     return result
 

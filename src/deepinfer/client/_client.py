@@ -187,6 +187,21 @@ def job_error(status: Mapping[str, Any]) -> DeepInferError:
     return exception
 
 
+def job_warnings(status: Mapping[str, Any]) -> list[str]:
+    """What the user of a finished job should know, as a local run would warn: the run's own warnings (an input
+    that looks empty, say) and, on a ``serve --ray`` server, each attempt whose Ray worker was lost (the job then
+    ran again on a new one). The server's values are taken only where they are lists of strings."""
+    provenance = status.get("provenance")
+    warnings = _strings(provenance.get("warnings") if isinstance(provenance, Mapping) else None)
+    for line in _strings(status.get("lost")):
+        warnings.append(f"the server lost the Ray worker running this job, and ran it again on a new one ({line})")
+    return warnings
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def _error(response: httpx.Response) -> DeepInferError:
     try:
         message = str(response.json()["error"]["message"])

@@ -90,7 +90,7 @@ def read_ultrasound(
     frame_ms = _frame_time(source, named[order[0]][1], first) if stack.shape[0] > 1 else 1.0
     metadata = _metadata(first, stack.shape[0], frame_ms, len(files), note)
     if doubtful:
-        metadata["warning"] = f"{source}: {note}"
+        metadata["warning"] = f"{source.name}: {note}"  # a run's provenance keeps it: no folder of this machine
     return np.ascontiguousarray(stack.transpose(2, 1, 0)), (dx, dy, frame_ms), metadata
 
 

@@ -28,14 +28,15 @@ def _input_record(path: Path) -> dict[str, Any]:
 
 
 def input_warnings(volumes: Mapping[str, Volume], inputs: Mapping[str, Path]) -> list[str]:
-    """A warning for each input whose voxels all hold one value (all zero, say): it looks empty."""
+    """A warning for each input whose voxels all hold one value (all zero, say): it looks empty. Warnings name an
+    input by its file name, as the record's ``inputs`` do: they go into the provenance, which a server serves."""
     warnings = []
     for name, volume in volumes.items():
         array = volume.array
         if array.size and array.min() == array.max():
             value = array.flat[0].item()
             warnings.append(
-                f"{inputs[name]}: the input looks empty (every voxel of input {name} is {value}); "
+                f"{inputs[name].name}: the input looks empty (every voxel of input {name} is {value}); "
                 "the result is unlikely to mean anything"
             )
         warnings += frame_warnings(volume, name, inputs[name])
@@ -50,7 +51,7 @@ def frame_warnings(volume: Volume, name: str, path: Path) -> list[str]:
     notes = [volume.metadata["warning"]] if "warning" in volume.metadata else []
     frames, milliseconds = volume.metadata.get("frames", "?"), volume.metadata.get("frame_time_ms", "?")
     notes.append(
-        f"{path}: input {name} is ultrasound, {frames} frame(s): its third axis is time ({milliseconds} ms a "
+        f"{path.name}: input {name} is ultrasound, {frames} frame(s): its third axis is time ({milliseconds} ms a "
         "frame), not space, and its grid has no patient position; plane positions along it are times in ms"
     )
     return notes

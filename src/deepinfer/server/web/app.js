@@ -172,6 +172,14 @@
     $("job-state").textContent = status.state;
     $("job-message").textContent = status.message;
     $("cancel").hidden = TERMINAL.includes(status.state);
+    showLost(status.lost || []);
+  }
+
+  // serve --ray: each attempt whose Ray worker was lost (the job then ran again on a new one)
+  function showLost(lost) {
+    const times = lost.length === 1 ? "once" : `${lost.length} times`;
+    $("job-lost").hidden = !lost.length;
+    $("job-lost").textContent = lost.length ? `Its Ray worker was lost ${times}; the job ran again: ${lost.join("; ")}` : "";
   }
 
   // Server-sent events read with fetch (EventSource cannot send the Authorization header).
