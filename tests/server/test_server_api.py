@@ -312,7 +312,7 @@ def test_thin_client_warns_as_a_local_run_does(server: ServerProcess, tmp_path: 
     result = deepinfer("run", "brain-extraction-deepbet", "-i", str(source), "-o", str(tmp_path / "mask.nii.gz"),
                        "--server", server.url, "--progress", "none", home=shared_home, token=TOKEN)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:") and "empty" in line]
     assert warning.startswith("warning: T1.nii.gz: the input looks empty (every voxel of input T1 is 100.0)"), warning
     assert str(server.data_dir) not in result.stderr
     record = (tmp_path / "mask.provenance.json").read_text("utf-8")
