@@ -86,17 +86,19 @@ def run_pipeline(
     return {name: np.asarray(volume.array).transpose(2, 1, 0) for name, volume in result.volumes.items()}
 
 
-def onnx_networks(card_dir: Path, names: list[str], threads: int | None = None) -> dict[str, Network]:
-    """The card's own ONNX files, by artifact name, run by ONNX Runtime on the CPU (``threads`` None: ONNX
-    Runtime's own count, as ``deepinfer run`` runs a card that sets none)."""
-    return {name: OnnxNetwork(card_dir / f"{name}.onnx", threads=threads, providers="CPUExecutionProvider")
-            for name in names}  # fmt: skip
+def onnx_networks(
+    card_dir: Path, names: list[str], threads: int | None = None, providers: str = "auto"
+) -> dict[str, Network]:
+    """The card's own ONNX files, by artifact name, run by ONNX Runtime; by default as ``deepinfer run
+    --runtime onnxruntime`` runs a card that sets no thread count (ONNX Runtime's own count, its providers chosen
+    as deepinfer chooses them)."""
+    return {name: OnnxNetwork(card_dir / f"{name}.onnx", threads=threads, providers=providers) for name in names}
 
 
 def network_difference(card_dir: Path, networks: dict[str, Network], windows: list[np.ndarray]) -> float:
     """The largest |Δ| between ONNX Runtime (the card's files) and torch on the same windows."""
     largest = 0.0
-    onnx = onnx_networks(card_dir, list(networks), THREADS)
+    onnx = onnx_networks(card_dir, list(networks), THREADS, "CPUExecutionProvider")
     with torch_threads(THREADS):
         for name, network in networks.items():
             for window in windows:

@@ -4,7 +4,7 @@ quarter of its features, two folds of one 4-iteration epoch), a held-out real vo
 5 mm, so resampling to the plans' spacing and back is exercised), predicted by ``nnUNetPredictor`` (CPU) and by
 the card ``deepinfer card import-nnunet`` writes, TTA off and on, one fold and the two-fold ensemble.
 
-Three comparisons per run (measured 2026-12-03, six trainings):
+Four comparisons per run (measured 2026-12-03: six trainings, and two more for the third):
 - The card's pipeline with nnU-Net's own torch networks: nnU-Net's probabilities to float32 rounding (8.9e-8 to
   1.2e-7; bound 1e-6) and the same labels. Its float16 logits equal nnU-Net's bit for bit: the card visits the
   windows, sums the mirrored predictions and resamples in nnU-Net's axis order, and rounds the Gaussian map as
@@ -42,7 +42,7 @@ from realparts import need
 HERE = Path(__file__).parent
 PROBABILITY_DIFF = 1e-3
 MAX_FRACTION_ABOVE = 1e-3  # of the voxels above PROBABILITY_DIFF with ONNX Runtime (at most 1.0e-4 seen)
-MAX_PIPELINE_DIFF = 1e-6  # with nnU-Net's torch networks: float32 rounding of the softmax
+MAX_PIPELINE_DIFF = 1e-6  # the pipeline with nnU-Net's torch networks, and deepinfer run against the pipeline
 MAX_NETWORK_DIFF = 1e-3  # ONNX Runtime against torch, the network alone on the same real windows (the export check's)
 MIN_DICE = 0.999
 FEATURE_DIVISOR = 4  # a quarter of the planned network's features: 52 s instead of 130 s to train both folds here

@@ -17,7 +17,7 @@ from deepinfer._exceptions import (
     ServerError,
     UsageError,
 )
-from deepinfer.client import ServerClient, job_error, sse_events
+from deepinfer.client import ServerClient, job_error, job_warnings, sse_events
 from deepinfer.jobs import InputFile, Job, JobState, JobStore, display_name, scrub_paths, upload_suffix
 from deepinfer.jobs._records import overall_progress
 from deepinfer.server import ServerSettings, check_settings, is_loopback
@@ -210,6 +210,27 @@ def test_failed_jobs_raise_what_a_local_run_would() -> None:
     unknown = job_error({"id": "j", "state": "failed", "error": {"kind": "os.system", "message": "x"}})
     assert type(unknown) is ServerError
     assert "cancelled" in str(job_error({"id": "j", "state": "cancelled", "error": None}))
+
+
+def test_a_hostile_servers_job_text_is_made_safe_to_show() -> None:
+    """What a server says about a job is shown on the user's terminal: terminal escapes and other control
+    characters are replaced, lines bounded, a flood of warnings cut; values of the wrong type are ignored, and a
+    container's multi-line error keeps its lines."""
+    escape = "\x1b]0;owned\x07\x1b[2J"
+    failed = job_error(
+        {"id": "j", "state": "failed", "error": {"kind": "PipelineError", "message": f"bad{escape}\nlog"}}
+    )
+    assert "\x1b" not in str(failed) and "\x07" not in str(failed) and str(failed).splitlines()[1] == "log"
+    assert type(job_error({"id": "j", "state": "failed", "error": ["not", "a", "mapping"]})) is ServerError
+    assert str(job_error({"id": "j", "state": "failed", "error": {"message": 42}})) == "the job failed on the server"
+    assert len(str(job_error({"id": "j", "state": "failed", "error": {"message": "x" * 10_000}}))) <= 1000
+    assert len(str(job_error({"id": "j", "state": "failed", "error": {"message": "x\n" * 500}})).splitlines()) <= 41
+    status = {"provenance": {"warnings": [f"empty{escape}", 7, None]}, "lost": [f"attempt 1{escape}"] * 80}
+    warnings = job_warnings(status)
+    assert len(warnings) == 50 + 1 and warnings[-1].startswith("... and 31 more")  # 81 warnings: 50 shown
+    assert warnings[0] == "empty?]0;owned??[2J" and all("\x1b" not in w for w in warnings)
+    assert job_warnings({"provenance": "not a mapping", "lost": "not a list"}) == []
+    assert job_warnings({"provenance": {"warnings": {"a": "b"}}, "lost": None}) == []
 
 
 def test_run_help_lists_the_server_options() -> None:

@@ -93,8 +93,9 @@ def run_remote(
             staged.commit()
     record = {**(final.get("provenance") or {}), "server": {"url": target.url, "job": job_id}}
     seconds = time.perf_counter() - start
-    result = RunResult(card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"])
-    result.warnings = job_warnings(final)
+    result = RunResult(
+        card, dict(written), {}, dict(parameters), seconds, record, {}, picture, final["timings"], job_warnings(final)
+    )
     result.statistics = dict(final.get("statistics") or {})
     return result
 

@@ -27,6 +27,10 @@ from deepinfer.client._sse import sse_events
 
 ByteProgress = Callable[[int, int], None]
 TERMINAL = {"succeeded", "failed", "cancelled"}
+MAX_WARNINGS = 50
+"""The most warnings of one job that the client shows."""
+MAX_LINES = 40
+"""The most lines of one server message that the client shows (a container's error ends with its last 20)."""
 _JOB_ERRORS = {  # a failed job's error kind → the exception (and exit code) a local run would have raised
     name: getattr(errors, name)
     for name in (
@@ -178,24 +182,42 @@ class ServerClient:
 
 
 def job_error(status: Mapping[str, Any]) -> DeepInferError:
-    """The error a failed (or cancelled) job stands for, as a local run would have raised it."""
+    """The error a failed (or cancelled) job stands for, as a local run would have raised it (the server's message
+    made safe to show: see :func:`job_warnings`)."""
     if status["state"] == "cancelled":
-        return ServerError(f"job {status['id']} was cancelled on the server")
-    error = status.get("error") or {}
+        return ServerError(f"job {_shown(str(status['id']))} was cancelled on the server")
+    error = status.get("error")
+    error = error if isinstance(error, Mapping) else {}
     kind = _JOB_ERRORS.get(str(error.get("kind")), ServerError)
-    exception: DeepInferError = kind(error.get("message") or "the job failed on the server")
+    message = error.get("message")
+    exception: DeepInferError = kind(_shown(message) if isinstance(message, str) else "the job failed on the server")
     return exception
 
 
 def job_warnings(status: Mapping[str, Any]) -> list[str]:
     """What the user of a finished job should know, as a local run would warn: the run's own warnings (an input
-    that looks empty, say) and, on a ``serve --ray`` server, each attempt whose Ray worker was lost (the job then
-    ran again on a new one). The server's values are taken only where they are lists of strings."""
+    that looks empty, say; the server names an input by its own copy's file name) and, on a ``serve --ray``
+    server, each attempt whose Ray worker was lost (the job then ran again on a new one).
+
+    The server's values are not trusted: only lists of strings are taken, control characters (terminal escapes)
+    are replaced, each line is cut to a bounded length, and at most :data:`MAX_WARNINGS` are kept."""
     provenance = status.get("provenance")
     warnings = _strings(provenance.get("warnings") if isinstance(provenance, Mapping) else None)
     for line in _strings(status.get("lost")):
         warnings.append(f"the server lost the Ray worker running this job, and ran it again on a new one ({line})")
-    return warnings
+    shown = [_shown(warning) for warning in warnings[:MAX_WARNINGS]]
+    if len(warnings) > MAX_WARNINGS:
+        shown.append(f"... and {len(warnings) - MAX_WARNINGS} more warning(s) from the server")
+    return shown
+
+
+def _shown(text: str) -> str:
+    """A server's text made safe to show: each of its first :data:`MAX_LINES` lines cleaned as a container's are."""
+    from deepinfer.container import clean_line  # imported when a server's text is shown
+
+    lines = text.splitlines() or [""]
+    shown = [clean_line(line) for line in lines[:MAX_LINES]]
+    return "\n".join(shown + ([f"... ({len(lines) - MAX_LINES} more line(s))"] if len(lines) > MAX_LINES else []))
 
 
 def _strings(value: Any) -> list[str]:

@@ -172,19 +172,21 @@
     $("job-state").textContent = status.state;
     $("job-message").textContent = status.message;
     $("cancel").hidden = TERMINAL.includes(status.state);
-    showLost(status.lost || []);
+    showLost(status.lost || [], status.state);
   }
 
-  // serve --ray: each attempt whose Ray worker was lost (the job then ran again on a new one)
-  function showLost(lost) {
+  // serve --ray: each attempt whose Ray worker was lost (a running or finished job ran again on a new one)
+  function showLost(lost, state) {
     const times = lost.length === 1 ? "once" : `${lost.length} times`;
+    const again = state === "failed" || state === "cancelled" ? "" : "; the job ran again";
     $("job-lost").hidden = !lost.length;
-    $("job-lost").textContent = lost.length ? `Its Ray worker was lost ${times}; the job ran again: ${lost.join("; ")}` : "";
+    $("job-lost").textContent = lost.length ? `Its Ray worker was lost ${times}${again}: ${lost.join("; ")}` : "";
   }
 
   // Server-sent events read with fetch (EventSource cannot send the Authorization header).
   async function follow(jobId) {
     document.body.dataset.state = "queued";
+    showLost([], "queued");
     let status = null;
     try { status = await stream(jobId); } catch (e) { status = null; }
     while (status === null || !TERMINAL.includes(status.state)) {
