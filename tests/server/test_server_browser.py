@@ -233,9 +233,9 @@ def test_a_job_that_lost_its_ray_worker_says_so(
     server: ServerProcess, browser: object, crop: tuple[Path, float]
 ) -> None:
     """On a ``serve --ray`` server a job view lists each attempt whose Ray worker was lost (tests/server/
-    test_server_ray.py loses real ones). Here this server's own job views and events pass through the page's
-    network with one such attempt added, as a Ray server reports it: the page says so under the job's state,
-    and says nothing for a job without one."""
+    test_server_ray.py loses real ones). Here this server's own job view passes through the page's network with
+    one such attempt added, as a Ray server reports it (the event stream goes through unchanged): the page says
+    so under the job's state, and says nothing before."""
     lost = "attempt 1: its Ray actor was lost (the node running it died)"
 
     def with_a_loss(route: Any) -> None:  # GET /api/jobs/ID: the job's view, which the page reads at its end
